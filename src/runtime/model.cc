@@ -1,0 +1,53 @@
+#include "quac/model.h"
+
+#include "ir/graph.h"
+#include "ir/onnx/onnx_io.h"
+
+namespace quac {
+
+const ir::Model& Model::ir() const {
+  QUAC_CHECK(ir_ != nullptr, kInvalidArgument, "model is empty (not loaded)");
+  return *ir_;
+}
+
+namespace {
+ValueDesc to_desc(const ir::ValueInfo& v) {
+  ValueDesc d;
+  d.name = v.name;
+  d.dtype = v.dtype;
+  d.has_shape = v.has_shape;
+  for (const auto& dim : v.shape) {
+    d.shape.push_back(dim.value);
+    d.dim_names.push_back(dim.param);
+  }
+  return d;
+}
+}  // namespace
+
+std::vector<ValueDesc> Model::inputs() const {
+  std::vector<ValueDesc> out;
+  for (const auto& v : ir().graph.inputs) out.push_back(to_desc(v));
+  return out;
+}
+
+std::vector<ValueDesc> Model::outputs() const {
+  std::vector<ValueDesc> out;
+  for (const auto& v : ir().graph.outputs) out.push_back(to_desc(v));
+  return out;
+}
+
+int64_t Model::opset() const { return ir().opset(""); }
+
+std::map<std::string, int64_t> Model::op_counts() const {
+  std::map<std::string, int64_t> counts;
+  for (const auto& n : ir().graph.nodes) counts[n.domain.empty() ? n.op_type : n.domain + "." + n.op_type]++;
+  return counts;
+}
+
+const std::string& Model::path() const { return ir().model_path; }
+
+Model load_model(const std::string& path) { return Model(onnx_io::load_model_file(path)); }
+
+void save_model(const Model& model, const std::string& path) { onnx_io::save_model_file(model.ir(), path); }
+
+}  // namespace quac

@@ -1,0 +1,61 @@
+// ExecutionPlan: one graph compiled to a list of steps (kernel, input slots, output slots, buffers to release).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ops/kernel.h"
+#include "quac/session.h"
+#include "runtime/buffer_pool.h"
+
+namespace quac {
+
+struct PlanOptions {
+  const ir::Model* model = nullptr;  // opset imports, label
+  bool reference_kernels_only = false;
+  int num_threads = 1;
+  bool verbose = false;
+  std::shared_ptr<BufferPool> pool;
+};
+
+using OuterLookup = std::function<const Tensor*(const std::string&)>;
+
+class ExecutionPlan {
+ public:
+  // `graph` must be topologically sorted. Values it reads but does not define come from the outer lookup at run time.
+  ExecutionPlan(std::shared_ptr<const ir::Graph> graph, PlanOptions options);
+
+  // Inputs in the order of graph->inputs. Returns the graph outputs in order.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const OuterLookup& outer, const TapCallback* tap,
+                          const std::vector<bool>* tapped) const;
+
+  const ir::Graph& graph() const { return *graph_; }
+  int slot_of(const std::string& value) const;  // -1 if unknown
+  const std::vector<std::string>& kernel_impls() const { return impls_; }
+
+ private:
+  struct Step {
+    size_t node_index;
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int> inputs;   // -1: omitted
+    std::vector<int> outputs;  // -1: not wanted
+    std::vector<int> release;  // slots whose last reader is this step
+  };
+  friend class StepContext;
+
+  std::shared_ptr<const ir::Graph> graph_;
+  PlanOptions options_;
+  std::map<std::string, int> slots_;
+  std::vector<std::string> slot_names_;
+  std::vector<int> input_slots_, output_slots_;
+  std::vector<std::pair<int, const Tensor*>> constants_;  // initializer slots
+  std::vector<std::pair<int, std::string>> outer_slots_;  // values read from enclosing graphs
+  std::vector<Step> steps_;
+  std::vector<std::string> impls_;
+};
+
+}  // namespace quac
