@@ -1,4 +1,5 @@
-// Compress, NonZero, Trilu, ReverseSequence: data-dependent selections and masks.
+// Compress, NonZero, Trilu, ReverseSequence: data-dependent selections and masks; Col2Im (opset 18, the inverse of
+// im2col) is here too.
 #include <algorithm>
 
 #include "ops/shape_ops_util.h"
@@ -101,10 +102,68 @@ void reverse_sequence(KernelContext& ctx) {
   });
 }
 
+// Col2Im: sums every column of `input` [N, C * prod(block), L] back into its block position of the N-D image.
+void col2im(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  auto image = int_values(ctx, ctx.in(1), "image_shape");
+  auto block = int_values(ctx, ctx.in(2), "block_shape");
+  size_t nd = image.size();
+  if (nd == 0 || block.size() != nd) ctx.fail("image_shape and block_shape must have the same non-zero length");
+  if (x.rank() != 3) ctx.fail("input must be 3-D, got " + shape_str(x.shape()));
+  auto dil = ctx.node().attr_ints("dilations", std::vector<int64_t>(nd, 1));
+  auto str = ctx.node().attr_ints("strides", std::vector<int64_t>(nd, 1));
+  auto pads = ctx.node().attr_ints("pads", std::vector<int64_t>(2 * nd, 0));
+  if (dil.size() != nd || str.size() != nd || pads.size() != 2 * nd) ctx.fail("dilations/strides/pads do not match");
+  int64_t k_total = 1, l_total = 1;
+  std::vector<int64_t> blocks(nd);
+  for (size_t d = 0; d < nd; ++d) {
+    if (block[d] <= 0 || image[d] < 0 || dil[d] <= 0 || str[d] <= 0)
+      ctx.fail("invalid block, image, dilation or stride");
+    k_total *= block[d];
+    int64_t span = image[d] + pads[d] + pads[d + nd] - (dil[d] * (block[d] - 1) + 1);
+    blocks[d] = span < 0 ? 0 : span / str[d] + 1;
+    l_total *= blocks[d];
+  }
+  int64_t n = x.shape()[0];
+  if (x.shape()[1] % k_total != 0) ctx.fail("input channels are not a multiple of prod(block_shape)");
+  if (x.shape()[2] != l_total)
+    ctx.fail("input has " + std::to_string(x.shape()[2]) + " blocks, expected " + std::to_string(l_total));
+  int64_t c = x.shape()[1] / k_total;
+  Shape out_shape{n, c};
+  out_shape.insert(out_shape.end(), image.begin(), image.end());
+  Tensor& out = ctx.allocate_output(0, x.dtype(), out_shape);
+  int64_t image_size = shape_numel(Shape(image.begin(), image.end()));
+  QUAC_DISPATCH_FLOAT(x.dtype(), ctx, {
+    const T* in = elems<T>(x);
+    T* o = elems<T>(out);
+    std::fill(o, o + out.numel(), T(0));
+    Shape k_shape(block.begin(), block.end()), l_shape(blocks.begin(), blocks.end());
+    for (int64_t plane = 0; plane < n * c; ++plane) {
+      int64_t k = 0;
+      for_each_index(k_shape, [&](const std::vector<int64_t>& kidx) {
+        int64_t l = 0;
+        for_each_index(l_shape, [&](const std::vector<int64_t>& lidx) {
+          int64_t off = 0;
+          bool inside = true;
+          for (size_t d = 0; d < nd && inside; ++d) {
+            int64_t pos = lidx[d] * str[d] - pads[d] + kidx[d] * dil[d];
+            inside = pos >= 0 && pos < image[d];
+            off = off * image[d] + pos;
+          }
+          if (inside) o[plane * image_size + off] += in[(plane * k_total + k) * l_total + l];
+          ++l;
+        });
+        ++k;
+      });
+    }
+  });
+}
+
 QUAC_REGISTER_REFERENCE_OP("Compress", compress);
 QUAC_REGISTER_REFERENCE_OP("NonZero", non_zero);
 QUAC_REGISTER_REFERENCE_OP("Trilu", trilu);
 QUAC_REGISTER_REFERENCE_OP("ReverseSequence", reverse_sequence);
+QUAC_REGISTER_REFERENCE_OP("Col2Im", col2im);
 
 }  // namespace
 }  // namespace quac::ops

@@ -137,5 +137,22 @@ TEST(Resize, LinearHalfPixelUpsample) {
   for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(out[0].data<float>()[i], want[i]) << i;
 }
 
+TEST(CenterCropPad, CropsAndPadsAroundTheCentre) {
+  Tensor x = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
+  auto out = run_op("CenterCropPad", {x, Tensor::from_vector<int64_t>({2}, {1, 6})}, 1, {}, 18);
+  ASSERT_EQ(out[0].shape(), (Shape{1, 6}));
+  const float want[] = {0, 1, 2, 3, 0, 0};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(out[0].data<float>()[i], want[i]) << i;
+}
+
+TEST(Col2Im, SumsOverlappingBlocks) {
+  Tensor x = Tensor::from_vector<float>({1, 2, 2}, {1, 2, 3, 4});
+  auto out =
+      run_op("Col2Im", {x, Tensor::from_vector<int64_t>({1}, {3}), Tensor::from_vector<int64_t>({1}, {2})}, 1, {}, 18);
+  ASSERT_EQ(out[0].shape(), (Shape{1, 1, 3}));
+  const float want[] = {1, 5, 4};
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(out[0].data<float>()[i], want[i]) << i;
+}
+
 }  // namespace
 }  // namespace quac
