@@ -319,7 +319,9 @@ void grid_sample(KernelContext& ctx, const Tensor& x, const Tensor& grid, Tensor
             gx = std::nearbyint(gx);
             gy = std::nearbyint(gy);
           }
-          if (gx < x_min || gx > x_max || gy < y_min || gy > y_max) {
+          // Bicubic applies the padding to each of its 16 taps only (as PyTorch and ONNX Runtime do); the other
+          // modes first move an outside sampling point back into the image.
+          if (mode != "bicubic" && (gx < x_min || gx > x_max || gy < y_min || gy > y_max)) {
             if (padding == Padding::kBorder) {
               gx = std::clamp(gx, 0.0, static_cast<double>(in_w - 1));
               gy = std::clamp(gy, 0.0, static_cast<double>(in_h - 1));
