@@ -1,6 +1,7 @@
-// Conv: the reference N-D grouped convolution. A direct loop: each (batch, output channel) plane is one parallel
-// task; the innermost loop runs over the contiguous last output axis so it vectorises, with its valid range
-// precomputed so there is no bounds test inside it.
+// Conv: the reference N-D grouped convolution, as im2col + a small blocked GEMM. For each (image, group) the input
+// patches are unrolled into `col` [K = channels per group * kernel size, P = output positions], then
+// Y[m, p] = bias[m] + sum_k W[m, k] * col[k, p] is computed in tiles of kTileM output channels x kTileP positions
+// whose accumulators stay in registers. Tiles are the parallel tasks, so depthwise convolutions parallelise too.
 #include <string>
 
 #include "core/parallel.h"
@@ -11,6 +12,9 @@
 namespace quac::ops {
 namespace {
 
+constexpr int64_t kTileM = 4;
+constexpr int64_t kTileP = 8;
+
 // Range [lo, hi) of output positions o along an axis whose input position o * stride + offset lies in [0, in).
 inline void valid_range(int64_t offset, int64_t stride, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
   *lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
@@ -18,61 +22,91 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t in, int64_t out,
   if (*hi < *lo) *hi = *lo;
 }
 
+// Fills col[r * p_pad + p] with the input element that kernel tap r = (channel, kernel offset) sees at output
+// position p, or 0 where the tap falls into the padding (or p is past the last position).
 template <typename T>
-void conv_forward(const T* x, const T* w, const T* bias, T* y, int64_t batch, int64_t channels, int64_t maps,
-                  int64_t group, const WindowGeometry& g, int threads) {
+void im2col(const T* x, int64_t cpg, const WindowGeometry& g, int64_t p_pad, T* col, int threads) {
   const size_t rank = g.rank(), last = rank - 1;
-  const int64_t in_plane = product(g.input), out_plane = product(g.output), k_size = product(g.kernel);
-  const int64_t cpg = channels / group, mpg = maps / group;
+  const int64_t in_plane = product(g.input), k_size = product(g.kernel);
   const std::vector<int64_t> in_strides = spatial_strides(g.input);
   const std::vector<int64_t> out_outer(g.output.begin(), g.output.end() - 1);
   const int64_t out_w = g.output[last], in_w = g.input[last], stride_w = g.strides[last];
-
-  parallel_for(batch * maps, threads, [&](int64_t begin, int64_t end) {
+  parallel_for(cpg * k_size, threads, [&](int64_t begin, int64_t end) {
     std::vector<int64_t> kidx(rank), oidx(out_outer.size());
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / maps, m = task % maps, grp = m / mpg;
-      T* yp = y + task * out_plane;
-      const T init = bias ? bias[m] : T(0);
-      for (int64_t i = 0; i < out_plane; ++i) yp[i] = init;
-      for (int64_t ci = 0; ci < cpg; ++ci) {
-        const T* xp = x + (n * channels + grp * cpg + ci) * in_plane;
-        const T* wp = w + (m * cpg + ci) * k_size;
-        std::fill(kidx.begin(), kidx.end(), 0);
-        for (int64_t kk = 0; kk < k_size; ++kk, next_index(kidx, g.kernel)) {
-          const T wv = wp[kk];
-          const int64_t off_w = kidx[last] * g.dilations[last] - g.pads_begin[last];
-          int64_t lo, hi;
-          valid_range(off_w, stride_w, in_w, out_w, &lo, &hi);
-          if (lo >= hi) continue;
-          std::fill(oidx.begin(), oidx.end(), 0);
-          int64_t row = 0;
-          do {
-            int64_t in_off = 0;
-            bool inside = true;
-            for (size_t d = 0; d < last; ++d) {
-              int64_t i = oidx[d] * g.strides[d] - g.pads_begin[d] + kidx[d] * g.dilations[d];
-              if (i < 0 || i >= g.input[d]) {
-                inside = false;
-                break;
-              }
-              in_off += i * in_strides[d];
-            }
-            if (inside) {
-              T* yr = yp + row * out_w;
-              const T* xr = xp + in_off + off_w;
-              if (stride_w == 1) {
-                for (int64_t o = lo; o < hi; ++o) yr[o] += wv * xr[o];
-              } else {
-                for (int64_t o = lo; o < hi; ++o) yr[o] += wv * xr[o * stride_w];
-              }
-            }
-            ++row;
-          } while (next_index(oidx, out_outer));
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xp = x + (r / k_size) * in_plane;
+      for (int64_t rest = r % k_size, d = static_cast<int64_t>(rank) - 1; d >= 0; --d) {
+        kidx[static_cast<size_t>(d)] = rest % g.kernel[static_cast<size_t>(d)];
+        rest /= g.kernel[static_cast<size_t>(d)];
+      }
+      T* cr = col + r * p_pad;
+      std::fill(cr, cr + p_pad, T(0));
+      const int64_t off_w = kidx[last] * g.dilations[last] - g.pads_begin[last];
+      int64_t lo, hi;
+      valid_range(off_w, stride_w, in_w, out_w, &lo, &hi);
+      if (lo >= hi) continue;
+      std::fill(oidx.begin(), oidx.end(), 0);
+      int64_t row = 0;
+      do {
+        int64_t in_off = 0;
+        bool inside = true;
+        for (size_t d = 0; d < last && inside; ++d) {
+          int64_t i = oidx[d] * g.strides[d] - g.pads_begin[d] + kidx[d] * g.dilations[d];
+          inside = i >= 0 && i < g.input[d];
+          in_off += i * in_strides[d];
         }
+        if (inside) {
+          T* dst = cr + row * out_w;
+          const T* src = xp + in_off + off_w;
+          for (int64_t o = lo; o < hi; ++o) dst[o] = src[o * stride_w];
+        }
+        ++row;
+      } while (next_index(oidx, out_outer));
+    }
+  });
+}
+
+// y[m * positions + p] = bias[m] + sum_k w[m * depth + k] * col[k * p_pad + p] for m < maps, p < positions.
+template <typename T>
+void gemm_tiles(const T* w, const T* col, const T* bias, T* y, int64_t maps, int64_t depth, int64_t positions,
+                int64_t p_pad, int threads) {
+  const int64_t m_tiles = (maps + kTileM - 1) / kTileM, p_tiles = p_pad / kTileP;
+  // Position-major task order: a thread's consecutive tiles share one slab of col, which stays in cache.
+  parallel_for(m_tiles * p_tiles, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t m0 = (t % m_tiles) * kTileM, p0 = (t / m_tiles) * kTileP;
+      const T* wrow[kTileM];
+      // Rows past the last map repeat it; their results are dropped below.
+      for (int64_t i = 0; i < kTileM; ++i) wrow[i] = w + std::min(m0 + i, maps - 1) * depth;
+      T acc[kTileM][kTileP] = {};
+      for (int64_t k = 0; k < depth; ++k) {
+        const T* c = col + k * p_pad + p0;
+        for (int64_t i = 0; i < kTileM; ++i) {
+          const T wv = wrow[i][k];
+          for (int64_t j = 0; j < kTileP; ++j) acc[i][j] += wv * c[j];
+        }
+      }
+      for (int64_t i = 0; i < kTileM && m0 + i < maps; ++i) {
+        const T b = bias ? bias[m0 + i] : T(0);
+        for (int64_t j = 0; j < kTileP && p0 + j < positions; ++j) y[(m0 + i) * positions + p0 + j] = acc[i][j] + b;
       }
     }
   });
+}
+
+template <typename T>
+void conv_forward(const T* x, const T* w, const T* bias, T* y, int64_t batch, int64_t channels, int64_t maps,
+                  int64_t group, const WindowGeometry& g, int threads) {
+  const int64_t in_plane = product(g.input), positions = product(g.output), k_size = product(g.kernel);
+  const int64_t cpg = channels / group, mpg = maps / group, depth = cpg * k_size;
+  const int64_t p_pad = (positions + kTileP - 1) / kTileP * kTileP;
+  std::vector<T> col(static_cast<size_t>(depth * p_pad));
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t grp = 0; grp < group; ++grp) {
+      im2col(x + (n * channels + grp * cpg) * in_plane, cpg, g, p_pad, col.data(), threads);
+      gemm_tiles(w + grp * mpg * depth, col.data(), bias ? bias + grp * mpg : nullptr,
+                 y + (n * maps + grp * mpg) * positions, mpg, depth, positions, p_pad, threads);
+    }
 }
 
 void run_conv(KernelContext& ctx) {
