@@ -116,6 +116,8 @@ void run_roi_align(KernelContext& ctx) {
     if (b < 0 || b >= x.dim(0)) ctx.fail("batch index " + std::to_string(b) + " is out of range");
   const int64_t out_h = ctx.node().attr_int("output_height", 1), out_w = ctx.node().attr_int("output_width", 1);
   if (out_h < 1 || out_w < 1) ctx.fail("output_height and output_width must be positive");
+  if ((x.dim(2) == 0 || x.dim(3) == 0) && rois.dim(0) > 0 && x.dim(1) > 0)
+    ctx.fail("input X " + shape_str(x.shape()) + " has an empty image to sample from");
   Tensor& y = ctx.allocate_output(0, x.dtype(), {rois.dim(0), x.dim(1), out_h, out_w});
   QUAC_DISPATCH_FLOAT(x.dtype(), ctx, { roi_align<T>(ctx, x, rois, batch_index, y); });
 }
@@ -365,6 +367,8 @@ void run_grid_sample(KernelContext& ctx) {
     ctx.fail("grid has shape " + shape_str(grid.shape()) + ", expected [" + std::to_string(x.dim(0)) +
              ", H_out, W_out, 2]");
   if (grid.dtype() != x.dtype()) ctx.fail("grid and X have different element types");
+  if ((x.dim(2) == 0 || x.dim(3) == 0) && x.dim(1) > 0 && grid.dim(1) * grid.dim(2) > 0)
+    ctx.fail("input X " + shape_str(x.shape()) + " has an empty image to sample from");
   Tensor& y = ctx.allocate_output(0, x.dtype(), {x.dim(0), x.dim(1), grid.dim(1), grid.dim(2)});
   QUAC_DISPATCH_FLOAT(x.dtype(), ctx, { grid_sample<T>(ctx, x, grid, y); });
 }

@@ -185,5 +185,28 @@ TEST(MaxPool, IndicesInBothStorageOrders) {
   }
 }
 
+TEST(Pool, KernelLargerThanInputIsAnErrorNamingTheNode) {
+  Session s(single_node_model("AveragePool", {"x"}, {"y"}, {ints_attr("kernel_shape", {4, 4})}, "big_pool"));
+  try {
+    run(s, {random_tensor({1, 1, 3, 3}, 9)});
+    FAIL() << "expected quac::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("big_pool"), std::string::npos) << e.what();
+  }
+}
+
+TEST(NonMaxSuppression, KeepsBestBoxPerOverlapCluster) {
+  // Boxes 0 and 1 overlap heavily (IoU 0.9); box 2 is apart. Box 1 scores highest.
+  Tensor boxes = Tensor::from_vector<float>({1, 3, 4}, {0, 0, 10, 10, 0, 1, 10, 10, 20, 20, 30, 30});
+  Tensor scores = Tensor::from_vector<float>({1, 1, 3}, {0.5f, 0.9f, 0.3f});
+  Tensor max_out = Tensor::from_vector<int64_t>({1}, {10});
+  Tensor iou = Tensor::from_vector<float>({1}, {0.5f});
+  Session s(single_node_model("NonMaxSuppression", {"b", "s", "m", "i"}, {"sel"}, {}));
+  Tensor sel = run(s, {boxes, scores, max_out, iou})[0];
+  ASSERT_EQ(sel.shape(), (Shape{2, 3}));
+  EXPECT_EQ(sel.data<int64_t>()[2], 1);
+  EXPECT_EQ(sel.data<int64_t>()[5], 2);
+}
+
 }  // namespace
 }  // namespace quac
