@@ -1,6 +1,7 @@
 // Targeted checks of the linear-algebra and quantization reference kernels, on tiny models built in memory.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -106,6 +107,81 @@ TEST(DequantizeLinear, Int32Input) {
                  .run({Tensor::from_vector<int32_t>({3}, {-1000000, 0, 7})});
   EXPECT_FLOAT_EQ(out[0].data<float>()[0], -250000.0f);
   EXPECT_FLOAT_EQ(out[0].data<float>()[2], 1.75f);
+}
+
+ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
+  ir::Attribute a;
+  a.name = name;
+  a.kind = ir::Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+TEST(QLinearConv, PerChannelWeightsGroupsPaddingAndStride) {
+  // x [1, 2, 4, 4] uint8; w [4, 1, 3, 3] int8 in 2 groups (output channels 0-1 read input channel 0, 2-3 read 1)
+  // with per-output-channel scales and zero points; pads 1, strides 2 -> y [1, 4, 2, 2].
+  std::vector<uint8_t> x(32);
+  std::vector<int8_t> w(36);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i * 37 % 256);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(static_cast<int>(i * 11 % 41) - 20);
+  std::vector<float> w_scale = {0.01f, 0.02f, 0.03f, 0.04f};
+  std::vector<int8_t> w_zp = {0, 1, -2, 3};
+  std::vector<int32_t> bias = {10, -20, 30, -40};
+  auto out = OneNodeModel("QLinearConv", 10)
+                 .input("x")
+                 .constant("x_scale", Tensor::scalar<float>(0.05f))
+                 .constant("x_zp", Tensor::scalar<uint8_t>(128))
+                 .constant("w", Tensor::from_vector<int8_t>({4, 1, 3, 3}, w))
+                 .constant("w_scale", Tensor::from_vector<float>({4}, w_scale))
+                 .constant("w_zp", Tensor::from_vector<int8_t>({4}, w_zp))
+                 .constant("y_scale", Tensor::scalar<float>(0.1f))
+                 .constant("y_zp", Tensor::scalar<uint8_t>(100))
+                 .constant("B", Tensor::from_vector<int32_t>({4}, bias))
+                 .attr(int_attr("group", 2))
+                 .attr(ints_attr("pads", {1, 1, 1, 1}))
+                 .attr(ints_attr("strides", {2, 2}))
+                 .run({Tensor::from_vector<uint8_t>({1, 2, 4, 4}, x)});
+  ASSERT_EQ(out[0].shape(), (Shape{1, 4, 2, 2}));
+  for (int m = 0; m < 4; ++m)
+    for (int oy = 0; oy < 2; ++oy)
+      for (int ox = 0; ox < 2; ++ox) {
+        int32_t acc = bias[m];
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx) {
+            int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
+            if (iy < 0 || iy >= 4 || ix < 0 || ix >= 4) continue;
+            acc += (x[(m / 2) * 16 + iy * 4 + ix] - 128) * (w[m * 9 + ky * 3 + kx] - w_zp[m]);
+          }
+        float multiplier = 0.05f * w_scale[m] / 0.1f;
+        double want = std::clamp(std::nearbyint(acc * static_cast<double>(multiplier)) + 100, 0.0, 255.0);
+        EXPECT_EQ(out[0].data<uint8_t>()[(m * 2 + oy) * 2 + ox], want) << m << " " << oy << " " << ox;
+      }
+}
+
+TEST(QLinearMatMul, PerColumnWeights) {
+  std::vector<uint8_t> a = {0, 5, 200, 17, 255, 9};
+  std::vector<int8_t> b = {-7, 100, 3, -128, 127, 0};
+  std::vector<float> b_scale = {0.2f, 0.05f};
+  std::vector<int8_t> b_zp = {1, -1};
+  auto out = OneNodeModel("QLinearMatMul", 10)
+                 .input("a")
+                 .constant("a_scale", Tensor::scalar<float>(0.1f))
+                 .constant("a_zp", Tensor::scalar<uint8_t>(5))
+                 .constant("b", Tensor::from_vector<int8_t>({3, 2}, b))
+                 .constant("b_scale", Tensor::from_vector<float>({2}, b_scale))
+                 .constant("b_zp", Tensor::from_vector<int8_t>({2}, b_zp))
+                 .constant("y_scale", Tensor::scalar<float>(0.3f))
+                 .constant("y_zp", Tensor::scalar<int8_t>(-3))
+                 .run({Tensor::from_vector<uint8_t>({2, 3}, a)});
+  ASSERT_EQ(out[0].dtype(), DataType::kInt8);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      int32_t acc = 0;
+      for (int k = 0; k < 3; ++k) acc += (a[i * 3 + k] - 5) * (b[k * 2 + j] - b_zp[j]);
+      float multiplier = 0.1f * b_scale[j] / 0.3f;
+      double want = std::clamp(std::nearbyint(acc * static_cast<double>(multiplier)) - 3, -128.0, 127.0);
+      EXPECT_EQ(out[0].data<int8_t>()[i * 2 + j], want) << i << " " << j;
+    }
 }
 
 TEST(MatMul, BroadcastsBatchDims) {
