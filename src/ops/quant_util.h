@@ -33,10 +33,13 @@ Q saturate(double v) {
 }
 
 // y = saturate(round(x / scale) + zero_point). The division (not a multiplication by 1/scale) happens in float, as
-// in the ONNX reference, so ties land exactly where the spec's test data expects them.
+// in the ONNX reference, so ties land exactly where the spec's test data expects them. A NaN quotient (NaN input, or
+// 0 / 0 with a degenerate zero scale) has no meaningful value and maps to the zero point, i.e. to real 0.
 template <typename Q>
 Q quantize_value(float x, float scale, int32_t zero_point) {
-  return saturate<Q>(round_half_to_even(static_cast<double>(x / scale)) + zero_point);
+  float q = x / scale;
+  if (std::isnan(q)) q = 0.0f;
+  return saturate<Q>(round_half_to_even(static_cast<double>(q)) + zero_point);
 }
 
 // y = (x - zero_point) * scale, the difference taken exactly in 64-bit integers.
@@ -65,7 +68,7 @@ inline QuantParams resolve_quant_params(const KernelContext& ctx, const Shape& d
   if (zero_point && zero_point->numel() != scale.numel())
     ctx.fail("zero point has " + std::to_string(zero_point->numel()) + " elements but scale has " +
              std::to_string(scale.numel()));
-  bool per_tensor = scale.rank() == 0 || (scale.numel() == 1 && scale.rank() <= 1);
+  bool per_tensor = scale.numel() == 1;
   if (per_tensor) {
     p.inner = numel;
   } else {
@@ -101,20 +104,25 @@ void for_each_channel(const QuantParams& p, Fn&& fn) {
 // Integer tensor with the zero point subtracted, as int32 (the accumulator type of every integer matmul and conv).
 // `zero_point` may be omitted (nullptr) or broadcast to `x` (numpy rules, unidirectional).
 inline Tensor subtract_zero_point(const KernelContext& ctx, const Tensor& x, const Tensor* zero_point) {
-  Tensor out(DataType::kInt32, x.shape());
-  int32_t* y = out.data<int32_t>();
-  if (!zero_point) {
-    for (int64_t i = 0; i < x.numel(); ++i) y[i] = static_cast<int32_t>(x.scalar_as_int(i));
-    return out;
-  }
-  if (zero_point->rank() > x.rank() || broadcast_shapes(ctx, {x.shape(), zero_point->shape()}) != x.shape())
+  if (zero_point &&
+      (zero_point->rank() > x.rank() || broadcast_shapes(ctx, {x.shape(), zero_point->shape()}) != x.shape()))
     ctx.fail("zero point of shape " + shape_str(zero_point->shape()) + " does not broadcast to " +
              shape_str(x.shape()));
-  std::vector<int64_t> zp = zero_point->to_int_vector();
-  for_each_broadcast(x.shape(), {broadcast_strides(zero_point->shape(), x.shape())},
-                     [&](int64_t i, const std::vector<int64_t>& off) {
-                       y[i] = static_cast<int32_t>(x.scalar_as_int(i) - zp[off[0]]);
-                     });
+  Tensor out(DataType::kInt32, x.shape());
+  int32_t* y = out.data<int32_t>();
+  std::vector<int64_t> zp = zero_point ? zero_point->to_int_vector() : std::vector<int64_t>{0};
+  std::vector<int64_t> zp_strides =
+      zero_point ? broadcast_strides(zero_point->shape(), x.shape()) : std::vector<int64_t>(x.shape().size(), 0);
+  QUAC_DISPATCH_NUMERIC(x.dtype(), ctx, {
+    if constexpr (std::is_integral_v<T>) {
+      const T* xv = x.data<T>();
+      for_each_broadcast(x.shape(), {zp_strides}, [&](int64_t i, const std::vector<int64_t>& off) {
+        y[i] = static_cast<int32_t>(static_cast<int64_t>(xv[i]) - zp[off[0]]);
+      });
+    } else {
+      ctx.fail(std::string("expected an integer tensor, got ") + dtype_name(x.dtype()));
+    }
+  });
   return out;
 }
 
