@@ -40,32 +40,41 @@ ReducePlan plan_reduction(const KernelContext& ctx, const Shape& in, std::vector
   }
   ReducePlan p;
   std::vector<int64_t> strides = strides_of(in);
+  // Adjacent dims of the same kind merge into one (their strides chain), so the common reductions over one run of
+  // dims walk a single loop.
   for (int64_t d = 0; d < rank; ++d) {
-    if (reduce[d]) {
-      p.red_sizes.push_back(in[d]);
-      p.red_strides.push_back(strides[d]);
-      p.reduced_count *= in[d];
-      if (keepdims) p.out_shape.push_back(1);
+    bool merge = d > 0 && reduce[d] == reduce[d - 1];
+    std::vector<int64_t>& sizes = reduce[d] ? p.red_sizes : p.kept_sizes;
+    std::vector<int64_t>& dim_strides = reduce[d] ? p.red_strides : p.kept_strides;
+    if (merge) {
+      sizes.back() *= in[d];
+      dim_strides.back() = strides[d];
     } else {
-      p.kept_sizes.push_back(in[d]);
-      p.kept_strides.push_back(strides[d]);
-      p.out_shape.push_back(in[d]);
+      sizes.push_back(in[d]);
+      dim_strides.push_back(strides[d]);
     }
+    if (reduce[d]) p.reduced_count *= in[d];
+    if (!reduce[d] || keepdims) p.out_shape.push_back(reduce[d] ? 1 : in[d]);
   }
   return p;
 }
 
 // Calls fn(offset) for every input element reduced into the output element whose kept-dims offset is `base`, in
-// row-major order of the reduced dims (an odometer over them).
+// row-major order of the reduced dims: a plain loop over the innermost one, an odometer over the others.
 template <typename Fn>
 void for_each_reduced(const ReducePlan& p, int64_t base, Fn&& fn) {
   if (p.reduced_count == 0) return;
   size_t n = p.red_sizes.size();
-  std::vector<int64_t> idx(n, 0);
+  if (n == 0) {
+    fn(base);
+    return;
+  }
+  int64_t inner_size = p.red_sizes[n - 1], inner_stride = p.red_strides[n - 1];
+  std::vector<int64_t> idx(n - 1, 0);
   int64_t off = base;
-  for (int64_t r = 0; r < p.reduced_count; ++r) {
-    fn(off);
-    for (size_t d = n; d-- > 0;) {
+  for (int64_t r = 0; r < p.reduced_count / inner_size; ++r) {
+    for (int64_t e = 0; e < inner_size; ++e) fn(off + e * inner_stride);
+    for (size_t d = n - 1; d-- > 0;) {
       off += p.red_strides[d];
       if (++idx[d] < p.red_sizes[d]) break;
       off -= p.red_strides[d] * p.red_sizes[d];

@@ -227,6 +227,29 @@ TEST(MatMul, ShapeMismatchNamesTheNode) {
   }
 }
 
+TEST(Reduce, NonAdjacentAxesAnyThreadCount) {
+  // [2, 3, 4, 5] reduced over axes {0, 2} (kept dims 1 and 3 interleave with reduced ones).
+  std::vector<float> x(120);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7) % 11) - 5.0f;
+  for (int threads : {1, 2}) {
+    auto out = OneNodeModel("ReduceSumSquare", 11)
+                   .input("x")
+                   .attr(ints_attr("axes", {2, 0}))
+                   .run({Tensor::from_vector<float>({2, 3, 4, 5}, x)}, threads);
+    ASSERT_EQ(out[0].shape(), (Shape{1, 3, 1, 5}));
+    for (int c = 0; c < 3; ++c)
+      for (int e = 0; e < 5; ++e) {
+        float want = 0;
+        for (int a = 0; a < 2; ++a)
+          for (int k = 0; k < 4; ++k) {
+            float v = x[((a * 3 + c) * 4 + k) * 5 + e];
+            want += v * v;
+          }
+        EXPECT_FLOAT_EQ(out[0].data<float>()[c * 5 + e], want) << c << " " << e;
+      }
+  }
+}
+
 TEST(ReduceSum, EmptySetGivesIdentityAndNoopKeepsInput) {
   Tensor x = Tensor::zeros(DataType::kFloat, {2, 0, 3});
   auto sum = OneNodeModel("ReduceSum", 13).input("x").constant("axes", Tensor::from_vector<int64_t>({1}, {1})).run({x});
