@@ -70,9 +70,9 @@ void gemm(KernelContext& ctx) {
     ctx.fail("inner dimensions differ: A " + shape_str(a_in.shape()) + (trans_a ? " (transposed)" : "") + ", B " +
              shape_str(b_in.shape()) + (trans_b ? " (transposed)" : ""));
   if (c_in) {
-    // C broadcasts unidirectionally to [M, N]. Before opset 7 the `broadcast` attribute had to allow it explicitly.
-    bool legacy_exact = ctx.opset() < 7 && node.attr_int("broadcast", 0) == 0;
-    bool ok = c_in->rank() <= 2 && (legacy_exact ? c_in->shape() == Shape{M, N} : true);
+    // C broadcasts unidirectionally to [M, N]. (Before opset 7 a `broadcast` attribute had to allow that; models
+    // that leave it 0 with a smaller C are accepted too, as the result is unambiguous.)
+    bool ok = c_in->rank() <= 2;
     for (int64_t d = 0; ok && d < c_in->rank(); ++d) {
       int64_t want = (c_in->rank() == 2 && d == 0) ? M : N;
       ok = c_in->shape()[d] == 1 || c_in->shape()[d] == want;

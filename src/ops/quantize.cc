@@ -22,8 +22,8 @@ void quantize_linear(KernelContext& ctx) {
   const Tensor& scale = ctx.in(1);
   const Tensor* zero_point = ctx.input(2);
   DataType out_type = zero_point ? zero_point->dtype() : DataType::kUInt8;
-  if (!is_quantized_8bit(out_type))
-    ctx.fail(std::string("y_zero_point must be uint8 or int8, got ") + dtype_name(out_type));
+  if (!is_quantized_8bit(out_type) && out_type != DataType::kUInt16 && out_type != DataType::kInt16)
+    ctx.fail(std::string("y_zero_point must be uint8, int8, uint16 or int16, got ") + dtype_name(out_type));
   if (!dtype_is_float(x_in.dtype()) && x_in.dtype() != DataType::kInt32)
     ctx.fail(std::string("x must be float or int32, got ") + dtype_name(x_in.dtype()));
   QuantParams p = resolve_quant_params(ctx, x_in.shape(), scale, zero_point, ctx.node().attr_int("axis", 1));
@@ -38,10 +38,19 @@ void quantize_linear(KernelContext& ctx) {
     xf = x_float.data();
   }
   Tensor& y = ctx.allocate_output(0, out_type, x_in.shape());
-  if (out_type == DataType::kUInt8)
-    quantize_typed<uint8_t>(p, xf, y.data<uint8_t>());
-  else
-    quantize_typed<int8_t>(p, xf, y.data<int8_t>());
+  switch (out_type) {
+    case DataType::kUInt8:
+      quantize_typed<uint8_t>(p, xf, y.data<uint8_t>());
+      break;
+    case DataType::kInt8:
+      quantize_typed<int8_t>(p, xf, y.data<int8_t>());
+      break;
+    case DataType::kUInt16:  // 16-bit outputs arrived in opset 21; they cost nothing extra here
+      quantize_typed<uint16_t>(p, xf, y.data<uint16_t>());
+      break;
+    default:
+      quantize_typed<int16_t>(p, xf, y.data<int16_t>());
+  }
 }
 
 // y = (x - x_zero_point) * x_scale, in float (or the scale's 16-bit float type, opset 19+).
