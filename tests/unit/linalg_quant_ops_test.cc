@@ -184,6 +184,39 @@ TEST(QLinearMatMul, PerColumnWeights) {
     }
 }
 
+TEST(Gemm, Float16TransposedWithBroadcastBias) {
+  // Y = 0.5 * A * B^T + 2 * C, A [2, 3], B [4, 3], C [2, 1] broadcast over columns; computed in float.
+  std::vector<float> a = {1, 2, 3, -1, 0.5f, 2}, b(12), c = {1, -1};
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i) * 0.25f - 1.0f;
+  auto half = [](const Shape& shape, const std::vector<float>& v) {
+    std::vector<Float16> h;
+    for (float f : v) h.push_back({float_to_half(f)});
+    return Tensor::from_vector<Float16>(shape, h);
+  };
+  ir::Attribute alpha, beta;
+  alpha.name = "alpha";
+  alpha.kind = beta.kind = ir::Attribute::Kind::kFloat;
+  alpha.f = 0.5f;
+  beta.name = "beta";
+  beta.f = 2.0f;
+  auto out = OneNodeModel("Gemm", 13)
+                 .input("a")
+                 .input("b")
+                 .input("c")
+                 .attr(int_attr("transB", 1))
+                 .attr(alpha)
+                 .attr(beta)
+                 .run({half({2, 3}, a), half({4, 3}, b), half({2, 1}, c)});
+  ASSERT_EQ(out[0].dtype(), DataType::kFloat16);
+  ASSERT_EQ(out[0].shape(), (Shape{2, 4}));
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j) {
+      float want = 2.0f * c[i];
+      for (int k = 0; k < 3; ++k) want += 0.5f * a[i * 3 + k] * b[j * 3 + k];
+      EXPECT_NEAR(half_to_float(out[0].data<Float16>()[i * 4 + j].bits), want, 1e-2f) << i << " " << j;
+    }
+}
+
 TEST(MatMul, BroadcastsBatchDims) {
   // a: [2, 1, 2, 3], b: [3, 3, 2] -> [2, 3, 2, 2]; every batch pair is checked against a naive product.
   Shape a_shape{2, 1, 2, 3}, b_shape{3, 3, 2};
