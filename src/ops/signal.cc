@@ -15,6 +15,14 @@ namespace {
 using Complex = std::complex<double>;
 constexpr double kPi = 3.14159265358979323846;
 
+// The output_datatype attribute: any numeric type (checked before anything is allocated with it).
+DataType output_type(const KernelContext& ctx) {
+  const auto type = static_cast<DataType>(ctx.node().attr_int("output_datatype", 1));
+  if (!dtype_is_float(type) && !dtype_is_integer(type))
+    ctx.fail("output_datatype " + std::to_string(static_cast<int>(type)) + " is not a numeric type");
+  return type;
+}
+
 // Writes doubles into a fresh output of any numeric type.
 Tensor& store(KernelContext& ctx, size_t index, DataType type, const Shape& shape, const std::vector<double>& v) {
   Tensor& t = ctx.allocate_output(index, type, shape);
@@ -165,7 +173,7 @@ void run_window(KernelContext& ctx, double a0, double a1, double a2) {
   const int64_t size = scalar_int(ctx, ctx.in(0), "size");
   if (size < 0) ctx.fail("window size must not be negative, got " + std::to_string(size));
   const bool periodic = ctx.node().attr_int("periodic", 1) != 0;
-  const auto type = static_cast<DataType>(ctx.node().attr_int("output_datatype", 1));
+  const DataType type = output_type(ctx);
   const double denom = periodic ? static_cast<double>(size) : static_cast<double>(size - 1);
   std::vector<double> w(static_cast<size_t>(size));
   for (int64_t n = 0; n < size; ++n) {
@@ -185,7 +193,7 @@ void run_mel(KernelContext& ctx) {
   if (num_mel < 1 || dft_length < 1 || sample_rate < 1)
     ctx.fail("num_mel_bins, dft_length and sample_rate must be positive");
   if (lower < 0 || upper < lower) ctx.fail("need 0 <= lower_edge_hertz <= upper_edge_hertz");
-  const auto type = static_cast<DataType>(ctx.node().attr_int("output_datatype", 1));
+  const DataType type = output_type(ctx);
   const int64_t spec_bins = dft_length / 2 + 1;
   auto to_mel = [](double hz) { return 2595 * std::log10(1 + hz / 700); };
   const double low_mel = to_mel(lower), high_mel = to_mel(upper);

@@ -67,6 +67,14 @@ void set_string(ir::Node& n, const std::string& name, const std::string& s) {
   n.set_attr(std::move(a));
 }
 
+void set_ints(ir::Node& n, const std::string& name, std::vector<int64_t> v) {
+  ir::Attribute a;
+  a.name = name;
+  a.kind = ir::Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  n.set_attr(std::move(a));
+}
+
 Model make_model(ir::Graph graph, int64_t opset = 13) {
   auto m = std::make_shared<ir::Model>();
   m->opset_imports = {{"", opset}, {"quac.test", 1}};
@@ -185,6 +193,70 @@ TEST(Loop, RejectsNonScalarTripCount) {
   EXPECT_THROW(run(session, {Tensor::from_vector<int64_t>({2}, {1, 2}), Tensor::from_vector<float>({2}, {0, 0}),
                              Tensor::from_vector<float>({2}, {1, 1})}),
                Error);
+}
+
+// Scan-9 over axis 1 of X in reverse, stacking the running sum along output axis 1.
+TEST(Scan, ReverseDirectionAndAxes) {
+  auto body = std::make_shared<ir::Graph>();
+  body->name = "scan_body";
+  body->inputs = {value("s_in", DataType::kFloat, {2}), value("x_t", DataType::kFloat, {2})};
+  body->nodes.push_back(add("s_in", "x_t", "s_out"));
+  body->nodes.push_back(node("Identity", {"s_out"}, {"scan_out"}));
+  body->outputs = {value("s_out", DataType::kFloat, {2}), value("scan_out", DataType::kFloat, {2})};
+  ir::Graph g;
+  g.name = "scan_test";
+  g.inputs = {value("s0", DataType::kFloat, {2}), value("X", DataType::kFloat, {2, 3})};
+  ir::Node n = node("Scan", {"s0", "X"}, {"s_final", "stacked"});
+  set_graph(n, "body", body);
+  n.set_attr(ir::Attribute{.name = "num_scan_inputs", .kind = ir::Attribute::Kind::kInt, .i = 1});
+  set_ints(n, "scan_input_axes", {1});
+  set_ints(n, "scan_input_directions", {1});
+  set_ints(n, "scan_output_axes", {-1});
+  g.nodes.push_back(std::move(n));
+  g.outputs = {value("s_final", DataType::kFloat, {2}), value("stacked", DataType::kFloat, {2, 3})};
+  Session session(make_model(std::move(g), 11));
+  auto out = run(session,
+                 {Tensor::from_vector<float>({2}, {0, 0}), Tensor::from_vector<float>({2, 3}, {1, 2, 3, 10, 20, 30})});
+  EXPECT_EQ(floats(out[0]), (std::vector<float>{6, 60}));
+  EXPECT_EQ(out[1].shape(), (Shape{2, 3}));
+  EXPECT_EQ(floats(out[1]), (std::vector<float>{3, 5, 6, 30, 50, 60}));
+}
+
+// A Loop body holding an If whose branch reads a value computed in the top-level graph (two scopes up).
+TEST(Loop, NestedIfReadsTopLevelValue) {
+  auto then_g = std::make_shared<ir::Graph>();
+  then_g->name = "then";
+  then_g->nodes.push_back(node("Identity", {"twice"}, {"picked"}));
+  then_g->outputs = {value("picked", DataType::kFloat, {2})};
+  auto else_g = std::make_shared<ir::Graph>();
+  else_g->name = "else";
+  else_g->nodes.push_back(node("Identity", {"x"}, {"picked_else"}));
+  else_g->outputs = {value("picked_else", DataType::kFloat, {2})};
+  auto body = std::make_shared<ir::Graph>();
+  body->name = "body";
+  body->inputs = {value("i", DataType::kInt64, {}), value("c_in", DataType::kBool, {}),
+                  value("v_in", DataType::kFloat, {2})};
+  body->nodes.push_back(node("Identity", {"c_in"}, {"c_out"}));
+  ir::Node branch = node("If", {"flag"}, {"step"});
+  set_graph(branch, "then_branch", then_g);
+  set_graph(branch, "else_branch", else_g);
+  body->nodes.push_back(std::move(branch));
+  body->nodes.push_back(add("v_in", "step", "v_out"));
+  body->outputs = {value("c_out", DataType::kBool, {}), value("v_out", DataType::kFloat, {2})};
+  ir::Graph g;
+  g.name = "nested";
+  g.inputs = {value("M", DataType::kInt64, {}), value("flag", DataType::kBool, {}), value("x", DataType::kFloat, {2})};
+  g.nodes.push_back(add("x", "x", "twice"));
+  ir::Node loop = node("Loop", {"M", "", "x"}, {"v_final"});
+  set_graph(loop, "body", body);
+  g.nodes.push_back(std::move(loop));
+  g.outputs = {value("v_final", DataType::kFloat, {2})};
+  Session session(make_model(std::move(g)));
+  Tensor x = Tensor::from_vector<float>({2}, {1, 2});
+  EXPECT_EQ(floats(run(session, {Tensor::scalar<int64_t>(2), Tensor::scalar<bool>(true), x})[0]),
+            (std::vector<float>{5, 10}));
+  EXPECT_EQ(floats(run(session, {Tensor::scalar<int64_t>(2), Tensor::scalar<bool>(false), x})[0]),
+            (std::vector<float>{3, 6}));
 }
 
 // LSTM with zero weights: every gate is sigmoid(0) = 0.5 and the candidate tanh(0) = 0, so C_t = 0.5 C_{t-1} and
