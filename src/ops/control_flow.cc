@@ -132,7 +132,7 @@ class LoopKernel : public Kernel {
     const size_t num_scan = body_->num_outputs() - 1 - carried;
     const Tensor* m = ctx.input(0);
     const Tensor* c = ctx.num_inputs() > 1 ? ctx.input(1) : nullptr;
-    int64_t max_trips = -1;
+    int64_t max_trips = 0;  // a negative trip count runs no iteration
     if (m) {
       if (m->numel() != 1 || !dtype_is_integer(m->dtype()))
         ctx.fail("trip count M must be a single integer, got " + std::string(dtype_name(m->dtype())) + " " +
@@ -144,7 +144,7 @@ class LoopKernel : public Kernel {
     for (size_t i = 0; i < carried; ++i) state[i] = ctx.in(i + 2);
     std::vector<std::vector<Tensor>> scans(num_scan);
 
-    for (int64_t it = 0; (max_trips < 0 || it < max_trips) && (!c || cond); ++it) {
+    for (int64_t it = 0; (!m || it < max_trips) && (!c || cond); ++it) {
       std::vector<Tensor> args;
       args.reserve(carried + 2);
       args.push_back(Tensor::scalar<int64_t>(it));

@@ -72,7 +72,7 @@ void check_float(const KernelContext& ctx, const Tensor& t) {
     ctx.fail(std::string("expected a floating-point tensor, got ") + dtype_name(t.dtype()));
 }
 
-// DFT-17: x [batch, n1, ..., nk, 1|2]; the transform runs along `axis` (1 .. rank-2).
+// DFT-17: x [batch, n1, ..., nk, 1|2]; the transform runs along `axis` (0 .. rank-2, negative from the back).
 void run_dft(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   check_float(ctx, x);
@@ -82,7 +82,7 @@ void run_dft(KernelContext& ctx) {
   if (comps != 1 && comps != 2) ctx.fail("the last dimension must be 1 (real) or 2 (complex)");
   int64_t axis = ctx.node().attr_int("axis", 1);
   if (axis < 0) axis += rank;
-  if (axis < 1 || axis > rank - 2) ctx.fail("axis " + std::to_string(axis) + " is not a signal dimension");
+  if (axis < 0 || axis > rank - 2) ctx.fail("axis " + std::to_string(axis) + " is not a signal dimension");
   const bool inverse = ctx.node().attr_int("inverse", 0) != 0;
   const bool onesided = ctx.node().attr_int("onesided", 0) != 0;
   const int64_t len = x.dim(axis);

@@ -178,6 +178,10 @@ TEST(Loop, ZeroIterationsGiveEmptyScanOutputOfFullRank) {
   EXPECT_EQ(floats(out[0]), (std::vector<float>{4, 5}));
   EXPECT_EQ(out[1].shape(), (Shape{0, 2}));
   EXPECT_EQ(out[1].dtype(), DataType::kFloat);
+  // A negative trip count also runs no iteration (rather than meaning "unbounded").
+  out = run(session, {Tensor::scalar<int64_t>(-1), Tensor::from_vector<float>({2}, {4, 5}),
+                      Tensor::from_vector<float>({2}, {1, 1})});
+  EXPECT_EQ(out[1].shape(), (Shape{0, 2}));
 }
 
 TEST(Loop, FalseConditionStopsBeforeFirstIteration) {
