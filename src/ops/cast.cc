@@ -74,13 +74,14 @@ std::string format_float(S value) {
   const int exponent = std::atoi(text.c_str() + e_pos + 1);
   const int n = static_cast<int>(digits.size());
   if (exponent < -4 || exponent >= 16) {
-    std::string out = sign + digits.substr(0, 1);
-    if (n > 1) out += "." + digits.substr(1);
+    std::string out = sign;
+    out += digits[0];
+    if (n > 1) out.append(".").append(digits, 1, std::string::npos);
     char exp_buf[16];
     std::snprintf(exp_buf, sizeof exp_buf, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
     return out + exp_buf;
   }
-  if (exponent < 0) return sign + "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+  if (exponent < 0) return sign + "0." + std::string(static_cast<size_t>(-exponent - 1), '0').append(digits);
   std::string int_part = digits.substr(0, static_cast<size_t>(std::min(n, exponent + 1)));
   int_part += std::string(static_cast<size_t>(std::max(0, exponent + 1 - n)), '0');
   std::string frac = n > exponent + 1 ? digits.substr(static_cast<size_t>(exponent + 1)) : "0";
