@@ -167,6 +167,9 @@ void cast_tensor(KernelContext& ctx, const Tensor& x, DataType to) {
     ctx.set_output(0, x);
     return;
   }
+  const int code = static_cast<int>(to);
+  if (code < 1 || code > 16 || to == DataType::kComplex64 || to == DataType::kComplex128)
+    ctx.fail("unsupported Cast target type " + std::to_string(code));
   Tensor& y = ctx.allocate_output(0, to, x.shape());
   const int64_t n = x.numel();
   if (x.dtype() == DataType::kString) {
