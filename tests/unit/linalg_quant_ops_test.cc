@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -237,6 +238,26 @@ TEST(MatMul, BroadcastsBatchDims) {
             EXPECT_FLOAT_EQ(y[((p * 3 + q) * 2 + i) * 2 + j], want);
           }
   }
+}
+
+TEST(MatMul, ResultDoesNotDependOnThreadCount) {
+  // Large enough that the rows are split over threads; every element must come out bit-identical.
+  Shape a_shape{3, 67, 96}, b_shape{96, 80};
+  std::vector<float> a(3 * 67 * 96), b(96 * 80);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(static_cast<float>(i)) * 3.0f;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(static_cast<float>(i) * 0.7f);
+  std::vector<Tensor> feeds = {Tensor::from_vector<float>(a_shape, a), Tensor::from_vector<float>(b_shape, b)};
+  auto one = OneNodeModel("MatMul").input("a").input("b").run(feeds, 1);
+  auto two = OneNodeModel("MatMul").input("a").input("b").run(feeds, 2);
+  ASSERT_EQ(one[0].shape(), (Shape{3, 67, 80}));
+  EXPECT_EQ(std::memcmp(one[0].raw_data(), two[0].raw_data(), one[0].nbytes()), 0);
+  // And it is the float sum over k (near, not equal: the compiler may contract to FMA in one place only).
+  for (int64_t r : {0, 66, 133, 200})
+    for (int64_t j : {0, 41, 79}) {
+      float want = 0;
+      for (int64_t k = 0; k < 96; ++k) want += a[r * 96 + k] * b[k * 80 + j];
+      EXPECT_NEAR(one[0].data<float>()[r * 80 + j], want, 1e-4f * (1 + std::fabs(want))) << r << " " << j;
+    }
 }
 
 TEST(MatMul, OneDimensionalOperands) {
