@@ -304,6 +304,40 @@ TEST(Reduce, NonAdjacentAxesAnyThreadCount) {
   }
 }
 
+TEST(LinalgQuant, BadInputsThrowInsteadOfCrashing) {
+  auto f = [](const Shape& shape) { return Tensor::zeros(DataType::kFloat, shape); };
+  auto u8 = [](const Shape& shape) { return Tensor::zeros(DataType::kUInt8, shape); };
+  EXPECT_THROW(OneNodeModel("Gemm").input("a").input("b").run({f({2, 3}), f({4, 5})}), Error);
+  EXPECT_THROW(OneNodeModel("Gemm").input("a").input("b").input("c").run({f({2, 3}), f({3, 4}), f({3, 4})}), Error);
+  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ints_attr("axes", {5})).run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ints_attr("axes", {1, -1})).run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("Det").input("x").run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("DequantizeLinear", 13)
+                   .input("x")
+                   .constant("scale", Tensor::from_vector<float>({2}, {1, 2}))
+                   .run({u8({2, 3})}),
+               Error);
+  EXPECT_THROW(OneNodeModel("MatMulInteger", 10)
+                   .input("a")
+                   .input("b")
+                   .constant("a_zp", Tensor::from_vector<uint8_t>({3}, {1, 2, 3}))
+                   .run({u8({2, 4}), u8({4, 2})}),
+               Error);
+  EXPECT_THROW(OneNodeModel("ConvInteger", 10).input("x").input("w").run({u8({1, 1, 4, 4}), u8({1, 1, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("ConvInteger", 10)
+                   .input("x")
+                   .input("w")
+                   .attr(ints_attr("pads", {1, 1}))
+                   .run({u8({1, 1, 4, 4}), u8({1, 1, 3, 3})}),
+               Error);
+  EXPECT_THROW(OneNodeModel("ConvInteger", 10)
+                   .input("x")
+                   .input("w")
+                   .attr(ints_attr("strides", {0, 1}))
+                   .run({u8({1, 1, 4, 4}), u8({1, 1, 3, 3})}),
+               Error);
+}
+
 TEST(ReduceSum, EmptySetGivesIdentityAndNoopKeepsInput) {
   Tensor x = Tensor::zeros(DataType::kFloat, {2, 0, 3});
   auto sum = OneNodeModel("ReduceSum", 13).input("x").constant("axes", Tensor::from_vector<int64_t>({1}, {1})).run({x});
