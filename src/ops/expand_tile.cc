@@ -24,7 +24,7 @@ void tile(KernelContext& ctx) {
   std::vector<int64_t> repeats;
   if (ctx.opset() < 6) {
     // Tile-1: `tiles` (count) and `axis` inputs repeat a single axis.
-    int64_t tiles = ctx.in(1).scalar_as_int(0), axis = normalize_axis(ctx, ctx.in(2).scalar_as_int(0), x.rank());
+    int64_t tiles = ctx.in(1).scalar_as_int(0), axis = checked_axis(ctx, ctx.in(2).scalar_as_int(0), x.rank());
     repeats.assign(static_cast<size_t>(x.rank()), 1);
     repeats[static_cast<size_t>(axis)] = tiles;
   } else {

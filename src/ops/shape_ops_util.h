@@ -10,6 +10,12 @@
 
 namespace quac::ops {
 
+// normalize_axis for an axis that indexes the shape: a scalar (rank 0) has no axis 0.
+inline int64_t checked_axis(const KernelContext& ctx, int64_t axis, int64_t rank) {
+  if (rank == 0) ctx.fail("a scalar input has no axis " + std::to_string(axis));
+  return normalize_axis(ctx, axis, rank);
+}
+
 template <typename T>
 struct TypeTag {
   using type = T;
