@@ -64,11 +64,7 @@ void slice(KernelContext& ctx) {
     base += begin[d] * strides[d];
     s[d] = step[d] * strides[d];
   }
-  copy_by_source(ctx, x, out, [&](const std::vector<int64_t>& idx) {
-    int64_t off = base;
-    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * s[d];
-    return off;
-  });
+  copy_strided(ctx, x, out, base, s);
 }
 
 QUAC_REGISTER_REFERENCE_OP("Slice", slice);
