@@ -124,6 +124,16 @@ TEST(Gather, CopiesStrings) {
   EXPECT_EQ(out[0].data<std::string>()[1], "ccc");
 }
 
+TEST(Indexing, OutOfRangeIndicesFailInEveryGatherAndScatter) {
+  Tensor data = Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4});
+  Tensor bad = Tensor::from_vector<int64_t>({2, 2}, {0, 1, 2, 0});
+  EXPECT_THROW(run_op("GatherElements", {data, bad}), Error);
+  EXPECT_THROW(run_op("ScatterElements", {data, bad, data}), Error);
+  EXPECT_THROW(run_op("GatherND", {data, Tensor::from_vector<int32_t>({1, 2}, {1, -3})}), Error);
+  auto out = run_op("GatherND", {data, Tensor::from_vector<int32_t>({1, 2}, {1, -2})});
+  EXPECT_EQ(values<float>(out[0]), (std::vector<float>{3}));
+}
+
 TEST(ScatterND, RejectsOutOfRangeIndex) {
   Tensor data = Tensor::from_vector<float>({4}, {0, 0, 0, 0});
   Tensor updates = Tensor::from_vector<float>({1}, {1});
