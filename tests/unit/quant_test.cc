@@ -30,7 +30,7 @@ Model small_cnn() {
   b.node("Add", {"c2", "r1"}, {"a"});
   b.node("Reshape", {"a", "shape"}, {"f"});
   b.node("MatMul", {"f", "w3"}, {"y"});
-  return b.output("y", DataType::kFloat).build();
+  return b.output("y", DataType::kFloat, Shape{-1, 5}).build();
 }
 
 TEST(Quant, PlacementSharesQuantizersAndGroupsTheirOps) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,13 @@ class ModelBuilder {
     model_->graph.inputs.push_back(v);
     return *this;
   }
-  ModelBuilder& output(const std::string& name, DataType type = DataType::kUndefined) {
-    model_->graph.outputs.push_back({name, type, false, {}, ""});
+  // An output; with a shape (dims < 0 dynamic) it is a complete ONNX value info the checker accepts.
+  ModelBuilder& output(const std::string& name, DataType type = DataType::kUndefined,
+                       std::optional<Shape> shape = std::nullopt) {
+    ir::ValueInfo v{name, type, shape.has_value(), {}, ""};
+    if (shape)
+      for (int64_t d : *shape) v.shape.push_back({d, d < 0 ? "o" + std::to_string(v.shape.size()) : ""});
+    model_->graph.outputs.push_back(v);
     return *this;
   }
   ModelBuilder& initializer(const std::string& name, Tensor t) {
