@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "ops/kernel.h"
 #include "quac/error.h"
 #include "quac/tensor.h"
 
@@ -193,6 +195,76 @@ inline bool next_index(std::vector<int64_t>& idx, const std::vector<int64_t>& di
     idx[d] = 0;
   }
   return false;
+}
+
+// 16-bit floats: the reference kernels compute in float. PromotingContext shows a kernel its float16/bfloat16
+// inputs as float, collects the float outputs it produces and, in finish(), hands them to the real context
+// converted back to the 16-bit type. Other inputs and outputs (indices, int64 selections) pass straight through.
+class PromotingContext : public KernelContext {
+ public:
+  PromotingContext(KernelContext& outer, DataType narrow) : outer_(outer), narrow_(narrow) {
+    for (size_t i = 0; i < outer.num_inputs(); ++i) {
+      const Tensor* t = outer.input(i);
+      if (t && t->dtype() == narrow) {
+        Tensor f(DataType::kFloat, t->shape());
+        const uint16_t* src = static_cast<const uint16_t*>(t->raw_data());
+        float* dst = f.data<float>();
+        for (int64_t k = 0; k < t->numel(); ++k)
+          dst[k] = narrow == DataType::kFloat16 ? half_to_float(src[k]) : bfloat16_to_float(src[k]);
+        promoted_[i] = std::move(f);
+      }
+    }
+  }
+  const ir::Node& node() const override { return outer_.node(); }
+  int64_t opset() const override { return outer_.opset(); }
+  size_t num_inputs() const override { return outer_.num_inputs(); }
+  const Tensor* input(size_t index) const override {
+    auto it = promoted_.find(index);
+    return it != promoted_.end() ? &it->second : outer_.input(index);
+  }
+  size_t num_outputs() const override { return outer_.num_outputs(); }
+  bool output_wanted(size_t index) const override { return outer_.output_wanted(index); }
+  Tensor& allocate_output(size_t index, DataType type, const Shape& shape) override {
+    if (type != DataType::kFloat) return outer_.allocate_output(index, type, shape);
+    return results_[index] = Tensor(DataType::kFloat, shape);
+  }
+  void set_output(size_t index, Tensor tensor) override {
+    if (tensor.dtype() == DataType::kFloat)
+      results_[index] = std::move(tensor);
+    else
+      outer_.set_output(index, std::move(tensor));
+  }
+  int num_threads() const override { return outer_.num_threads(); }
+  const Tensor* lookup(const std::string& value) const override { return outer_.lookup(value); }
+
+  void finish() {
+    for (auto& [index, f] : results_) {
+      Tensor& out = outer_.allocate_output(index, narrow_, f.shape());
+      uint16_t* dst = static_cast<uint16_t*>(out.raw_data());
+      const float* src = f.data<float>();
+      for (int64_t k = 0; k < f.numel(); ++k)
+        dst[k] = narrow_ == DataType::kFloat16 ? float_to_half(src[k]) : float_to_bfloat16(src[k]);
+    }
+  }
+
+ private:
+  KernelContext& outer_;
+  DataType narrow_;
+  std::map<size_t, Tensor> promoted_;
+  std::map<size_t, Tensor> results_;
+};
+
+// Runs a float kernel `fn`, through PromotingContext when input 0 is float16 or bfloat16.
+template <typename Fn>
+void run_promoting_16bit(KernelContext& ctx, Fn&& fn) {
+  const Tensor* x = ctx.input(0);
+  if (!x || (x->dtype() != DataType::kFloat16 && x->dtype() != DataType::kBFloat16)) {
+    fn(ctx);
+    return;
+  }
+  PromotingContext promoted(ctx, x->dtype());
+  fn(promoted);
+  promoted.finish();
 }
 
 }  // namespace quac::ops
