@@ -115,7 +115,8 @@ inline WindowGeometry forward_window(const ir::Node& node, const std::vector<int
 }
 
 // Geometry of ConvTranspose. `input` is the input spatial size; the result's `output` is the output spatial size.
-// output_shape (when given) overrides pads: the total padding is derived from it and split according to auto_pad.
+// An output_shape (or SAME_UPPER/SAME_LOWER, whose output is input * stride) overrides pads: the total padding
+// is derived from the output size and split as the spec says, which ONNX Runtime 1.30 matches.
 inline WindowGeometry transpose_window(const ir::Node& node, const std::vector<int64_t>& input,
                                        const std::vector<int64_t>& kernel, std::vector<int64_t>* output_padding) {
   const size_t rank = input.size();
@@ -147,27 +148,29 @@ inline WindowGeometry transpose_window(const ir::Node& node, const std::vector<i
     if (kernel[d] < 1 || g.strides[d] < 1 || g.dilations[d] < 1)
       QUAC_THROW(kInvalidModel, "node ", node.describe(), ": kernel, strides and dilations must be positive");
     const int64_t full = g.strides[d] * (input[d] - 1) + (*output_padding)[d] + g.extent(d);
-    if (!output_shape.empty() || auto_pad == AutoPad::kSameUpper || auto_pad == AutoPad::kSameLower) {
-      int64_t out = !output_shape.empty() ? output_shape[d] : input[d] * g.strides[d];
-      int64_t total = full - out;
-      if (total < 0) {
-        // A larger requested output is reached by extending at the end (zeros beyond the full result).
-        g.pads_begin[d] = 0;
-        g.pads_end[d] = total;
-      } else if (auto_pad == AutoPad::kSameUpper) {
-        g.pads_begin[d] = total / 2;
-        g.pads_end[d] = total - total / 2;
-      } else {
-        g.pads_begin[d] = total - total / 2;
-        g.pads_end[d] = total / 2;
-      }
-      g.output[d] = out;
+    if (auto_pad == AutoPad::kSameUpper || auto_pad == AutoPad::kSameLower) {
+      g.output[d] = !output_shape.empty() ? output_shape[d] : input[d] * g.strides[d];
+      // The total padding is negative when the kernel is smaller than the stride; halve it rounding down, as the
+      // ONNX reference implementation does.
+      const int64_t total = full - g.output[d];
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      g.pads_begin[d] = auto_pad == AutoPad::kSameUpper ? half : total - half;
+      g.pads_end[d] = total - g.pads_begin[d];
     } else {
       if (auto_pad == AutoPad::kNotSet) {
         g.pads_begin[d] = pads[d];
         g.pads_end[d] = pads[d + rank];
       }
-      g.output[d] = full - g.pads_begin[d] - g.pads_end[d];
+      if (!output_shape.empty()) {
+        // output_shape overrides pads: the larger half of the total padding goes first (spec, ONNX Runtime). A
+        // larger output than the full result is zero-extended at the end.
+        g.output[d] = output_shape[d];
+        const int64_t total = full - g.output[d];
+        g.pads_begin[d] = total >= 0 ? total - total / 2 : 0;
+        g.pads_end[d] = total - g.pads_begin[d];
+      } else {
+        g.output[d] = full - g.pads_begin[d] - g.pads_end[d];
+      }
     }
     if (g.output[d] < 0)
       QUAC_THROW(kInvalidModel, "node ", node.describe(), ": negative output size on spatial axis ", d);
