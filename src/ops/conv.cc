@@ -143,7 +143,7 @@ void run_conv(KernelContext& ctx) {
   });
 }
 
-QUAC_REGISTER_REFERENCE_OP("Conv", run_conv);
+QUAC_REGISTER_REFERENCE_OP("Conv", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_conv); });
 
 }  // namespace
 }  // namespace quac::ops

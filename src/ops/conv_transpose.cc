@@ -107,7 +107,7 @@ void run_conv_transpose(KernelContext& ctx) {
   });
 }
 
-QUAC_REGISTER_REFERENCE_OP("ConvTranspose", run_conv_transpose);
+QUAC_REGISTER_REFERENCE_OP("ConvTranspose", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_conv_transpose); });
 
 }  // namespace
 }  // namespace quac::ops

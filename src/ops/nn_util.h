@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "ops/kernel.h"
 #include "quac/error.h"
 #include "quac/tensor.h"
 
@@ -113,7 +115,8 @@ inline WindowGeometry forward_window(const ir::Node& node, const std::vector<int
 }
 
 // Geometry of ConvTranspose. `input` is the input spatial size; the result's `output` is the output spatial size.
-// output_shape (when given) overrides pads: the total padding is derived from it and split according to auto_pad.
+// An output_shape (or SAME_UPPER/SAME_LOWER, whose output is input * stride) overrides pads: the total padding
+// is derived from the output size and split as the spec says, which ONNX Runtime 1.30 matches.
 inline WindowGeometry transpose_window(const ir::Node& node, const std::vector<int64_t>& input,
                                        const std::vector<int64_t>& kernel, std::vector<int64_t>* output_padding) {
   const size_t rank = input.size();
@@ -145,27 +148,29 @@ inline WindowGeometry transpose_window(const ir::Node& node, const std::vector<i
     if (kernel[d] < 1 || g.strides[d] < 1 || g.dilations[d] < 1)
       QUAC_THROW(kInvalidModel, "node ", node.describe(), ": kernel, strides and dilations must be positive");
     const int64_t full = g.strides[d] * (input[d] - 1) + (*output_padding)[d] + g.extent(d);
-    if (!output_shape.empty() || auto_pad == AutoPad::kSameUpper || auto_pad == AutoPad::kSameLower) {
-      int64_t out = !output_shape.empty() ? output_shape[d] : input[d] * g.strides[d];
-      int64_t total = full - out;
-      if (total < 0) {
-        // A larger requested output is reached by extending at the end (zeros beyond the full result).
-        g.pads_begin[d] = 0;
-        g.pads_end[d] = total;
-      } else if (auto_pad == AutoPad::kSameUpper) {
-        g.pads_begin[d] = total / 2;
-        g.pads_end[d] = total - total / 2;
-      } else {
-        g.pads_begin[d] = total - total / 2;
-        g.pads_end[d] = total / 2;
-      }
-      g.output[d] = out;
+    if (auto_pad == AutoPad::kSameUpper || auto_pad == AutoPad::kSameLower) {
+      g.output[d] = !output_shape.empty() ? output_shape[d] : input[d] * g.strides[d];
+      // The total padding is negative when the kernel is smaller than the stride; halve it rounding down, as the
+      // ONNX reference implementation does.
+      const int64_t total = full - g.output[d];
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      g.pads_begin[d] = auto_pad == AutoPad::kSameUpper ? half : total - half;
+      g.pads_end[d] = total - g.pads_begin[d];
     } else {
       if (auto_pad == AutoPad::kNotSet) {
         g.pads_begin[d] = pads[d];
         g.pads_end[d] = pads[d + rank];
       }
-      g.output[d] = full - g.pads_begin[d] - g.pads_end[d];
+      if (!output_shape.empty()) {
+        // output_shape overrides pads: the larger half of the total padding goes first (spec, ONNX Runtime). A
+        // larger output than the full result is zero-extended at the end.
+        g.output[d] = output_shape[d];
+        const int64_t total = full - g.output[d];
+        g.pads_begin[d] = total >= 0 ? total - total / 2 : 0;
+        g.pads_end[d] = total - g.pads_begin[d];
+      } else {
+        g.output[d] = full - g.pads_begin[d] - g.pads_end[d];
+      }
     }
     if (g.output[d] < 0)
       QUAC_THROW(kInvalidModel, "node ", node.describe(), ": negative output size on spatial axis ", d);
@@ -193,6 +198,76 @@ inline bool next_index(std::vector<int64_t>& idx, const std::vector<int64_t>& di
     idx[d] = 0;
   }
   return false;
+}
+
+// 16-bit floats: the reference kernels compute in float. PromotingContext shows a kernel its float16/bfloat16
+// inputs as float, collects the float outputs it produces and, in finish(), hands them to the real context
+// converted back to the 16-bit type. Other inputs and outputs (indices, int64 selections) pass straight through.
+class PromotingContext : public KernelContext {
+ public:
+  PromotingContext(KernelContext& outer, DataType narrow) : outer_(outer), narrow_(narrow) {
+    for (size_t i = 0; i < outer.num_inputs(); ++i) {
+      const Tensor* t = outer.input(i);
+      if (t && t->dtype() == narrow) {
+        Tensor f(DataType::kFloat, t->shape());
+        const uint16_t* src = static_cast<const uint16_t*>(t->raw_data());
+        float* dst = f.data<float>();
+        for (int64_t k = 0; k < t->numel(); ++k)
+          dst[k] = narrow == DataType::kFloat16 ? half_to_float(src[k]) : bfloat16_to_float(src[k]);
+        promoted_[i] = std::move(f);
+      }
+    }
+  }
+  const ir::Node& node() const override { return outer_.node(); }
+  int64_t opset() const override { return outer_.opset(); }
+  size_t num_inputs() const override { return outer_.num_inputs(); }
+  const Tensor* input(size_t index) const override {
+    auto it = promoted_.find(index);
+    return it != promoted_.end() ? &it->second : outer_.input(index);
+  }
+  size_t num_outputs() const override { return outer_.num_outputs(); }
+  bool output_wanted(size_t index) const override { return outer_.output_wanted(index); }
+  Tensor& allocate_output(size_t index, DataType type, const Shape& shape) override {
+    if (type != DataType::kFloat) return outer_.allocate_output(index, type, shape);
+    return results_[index] = Tensor(DataType::kFloat, shape);
+  }
+  void set_output(size_t index, Tensor tensor) override {
+    if (tensor.dtype() == DataType::kFloat)
+      results_[index] = std::move(tensor);
+    else
+      outer_.set_output(index, std::move(tensor));
+  }
+  int num_threads() const override { return outer_.num_threads(); }
+  const Tensor* lookup(const std::string& value) const override { return outer_.lookup(value); }
+
+  void finish() {
+    for (auto& [index, f] : results_) {
+      Tensor& out = outer_.allocate_output(index, narrow_, f.shape());
+      uint16_t* dst = static_cast<uint16_t*>(out.raw_data());
+      const float* src = f.data<float>();
+      for (int64_t k = 0; k < f.numel(); ++k)
+        dst[k] = narrow_ == DataType::kFloat16 ? float_to_half(src[k]) : float_to_bfloat16(src[k]);
+    }
+  }
+
+ private:
+  KernelContext& outer_;
+  DataType narrow_;
+  std::map<size_t, Tensor> promoted_;
+  std::map<size_t, Tensor> results_;
+};
+
+// Runs a float kernel `fn`, through PromotingContext when input 0 is float16 or bfloat16.
+template <typename Fn>
+void run_promoting_16bit(KernelContext& ctx, Fn&& fn) {
+  const Tensor* x = ctx.input(0);
+  if (!x || (x->dtype() != DataType::kFloat16 && x->dtype() != DataType::kBFloat16)) {
+    fn(ctx);
+    return;
+  }
+  PromotingContext promoted(ctx, x->dtype());
+  fn(promoted);
+  promoted.finish();
 }
 
 }  // namespace quac::ops

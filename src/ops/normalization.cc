@@ -6,6 +6,7 @@
 
 #include "core/parallel.h"
 #include "ops/kernel.h"
+#include "ops/nn_util.h"
 #include "ops/op_util.h"
 
 namespace quac::ops {
@@ -261,11 +262,12 @@ void run_mvn(KernelContext& ctx) {
   });
 }
 
-QUAC_REGISTER_REFERENCE_OP("BatchNormalization", run_batch_norm);
-QUAC_REGISTER_REFERENCE_OP("InstanceNormalization", run_instance_norm);
-QUAC_REGISTER_REFERENCE_OP("LayerNormalization", run_layer_norm);
-QUAC_REGISTER_REFERENCE_OP("LRN", run_lrn);
-QUAC_REGISTER_REFERENCE_OP("MeanVarianceNormalization", run_mvn);
+QUAC_REGISTER_REFERENCE_OP("BatchNormalization", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_batch_norm); });
+QUAC_REGISTER_REFERENCE_OP("InstanceNormalization",
+                           [](KernelContext& ctx) { run_promoting_16bit(ctx, run_instance_norm); });
+QUAC_REGISTER_REFERENCE_OP("LayerNormalization", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_layer_norm); });
+QUAC_REGISTER_REFERENCE_OP("LRN", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_lrn); });
+QUAC_REGISTER_REFERENCE_OP("MeanVarianceNormalization", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_mvn); });
 
 }  // namespace
 }  // namespace quac::ops

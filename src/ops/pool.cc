@@ -256,12 +256,22 @@ void run_max_unpool(KernelContext& ctx) {
   });
 }
 
-QUAC_REGISTER_REFERENCE_OP("MaxPool", run_max_pool);
-QUAC_REGISTER_REFERENCE_OP("AveragePool", [](KernelContext& ctx) { run_window_pool(ctx, PoolKind::kAverage); });
-QUAC_REGISTER_REFERENCE_OP("LpPool", [](KernelContext& ctx) { run_window_pool(ctx, PoolKind::kLp); });
-QUAC_REGISTER_REFERENCE_OP("GlobalMaxPool", [](KernelContext& ctx) { run_global_pool(ctx, PoolKind::kMax); });
-QUAC_REGISTER_REFERENCE_OP("GlobalAveragePool", [](KernelContext& ctx) { run_global_pool(ctx, PoolKind::kAverage); });
-QUAC_REGISTER_REFERENCE_OP("GlobalLpPool", [](KernelContext& ctx) { run_global_pool(ctx, PoolKind::kLp); });
+QUAC_REGISTER_REFERENCE_OP("MaxPool", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_max_pool); });
+QUAC_REGISTER_REFERENCE_OP("AveragePool", [](KernelContext& ctx) {
+  run_promoting_16bit(ctx, [](KernelContext& c) { run_window_pool(c, PoolKind::kAverage); });
+});
+QUAC_REGISTER_REFERENCE_OP("LpPool", [](KernelContext& ctx) {
+  run_promoting_16bit(ctx, [](KernelContext& c) { run_window_pool(c, PoolKind::kLp); });
+});
+QUAC_REGISTER_REFERENCE_OP("GlobalMaxPool", [](KernelContext& ctx) {
+  run_promoting_16bit(ctx, [](KernelContext& c) { run_global_pool(c, PoolKind::kMax); });
+});
+QUAC_REGISTER_REFERENCE_OP("GlobalAveragePool", [](KernelContext& ctx) {
+  run_promoting_16bit(ctx, [](KernelContext& c) { run_global_pool(c, PoolKind::kAverage); });
+});
+QUAC_REGISTER_REFERENCE_OP("GlobalLpPool", [](KernelContext& ctx) {
+  run_promoting_16bit(ctx, [](KernelContext& c) { run_global_pool(c, PoolKind::kLp); });
+});
 QUAC_REGISTER_REFERENCE_OP("MaxUnpool", run_max_unpool);
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "core/parallel.h"
 #include "ops/kernel.h"
+#include "ops/nn_util.h"
 #include "ops/op_util.h"
 
 namespace quac::ops {
@@ -373,10 +374,10 @@ void run_grid_sample(KernelContext& ctx) {
   QUAC_DISPATCH_FLOAT(x.dtype(), ctx, { grid_sample<T>(ctx, x, grid, y); });
 }
 
-QUAC_REGISTER_REFERENCE_OP("RoiAlign", run_roi_align);
-QUAC_REGISTER_REFERENCE_OP("MaxRoiPool", run_max_roi_pool);
+QUAC_REGISTER_REFERENCE_OP("RoiAlign", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_roi_align); });
+QUAC_REGISTER_REFERENCE_OP("MaxRoiPool", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_max_roi_pool); });
 QUAC_REGISTER_REFERENCE_OP("NonMaxSuppression", run_nms);
-QUAC_REGISTER_REFERENCE_OP("GridSample", run_grid_sample);
+QUAC_REGISTER_REFERENCE_OP("GridSample", [](KernelContext& ctx) { run_promoting_16bit(ctx, run_grid_sample); });
 
 }  // namespace
 }  // namespace quac::ops

@@ -208,5 +208,20 @@ TEST(NonMaxSuppression, KeepsBestBoxPerOverlapCluster) {
   EXPECT_EQ(sel.data<int64_t>()[5], 2);
 }
 
+TEST(Conv, Float16IsComputedInFloat) {
+  Tensor x = random_tensor({1, 2, 5, 5}, 10), w = random_tensor({3, 2, 3, 3}, 11);
+  auto to_half = [](const Tensor& t) {
+    Tensor h(DataType::kFloat16, t.shape());
+    for (int64_t i = 0; i < t.numel(); ++i) static_cast<uint16_t*>(h.raw_data())[i] = float_to_half(t.data<float>()[i]);
+    return h;
+  };
+  Session s(single_node_model("Conv", {"x", "w"}, {"y"}, {ints_attr("pads", {1, 1, 1, 1})}));
+  Tensor expected = run(s, {x, w})[0];
+  Tensor y = run(s, {to_half(x), to_half(w)})[0];
+  ASSERT_EQ(y.dtype(), DataType::kFloat16);
+  ASSERT_EQ(y.shape(), expected.shape());
+  for (int64_t i = 0; i < y.numel(); ++i) EXPECT_NEAR(y.scalar_as_double(i), expected.data<float>()[i], 2e-2) << i;
+}
+
 }  // namespace
 }  // namespace quac
