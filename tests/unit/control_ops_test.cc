@@ -226,6 +226,37 @@ TEST(Scan, ReverseDirectionAndAxes) {
   EXPECT_EQ(floats(out[1]), (std::vector<float>{3, 5, 6, 30, 50, 60}));
 }
 
+// Scan-8: batch axis first, per-item sequence_lens (short items are zero-padded), reversed scan input. The body
+// passes the current element through, so the final state is the last element processed.
+TEST(Scan, Opset8BatchWithSequenceLens) {
+  auto body = std::make_shared<ir::Graph>();
+  body->name = "scan8_body";
+  body->inputs = {value("s_in", DataType::kFloat, {1}), value("x_t", DataType::kFloat, {1})};
+  body->nodes.push_back(node("Identity", {"x_t"}, {"s_out"}));
+  body->nodes.push_back(node("Identity", {"x_t"}, {"scan_out"}));
+  body->outputs = {value("s_out", DataType::kFloat, {1}), value("scan_out", DataType::kFloat, {1})};
+  ir::Graph g;
+  g.name = "scan8_test";
+  g.inputs = {value("lens", DataType::kInt64, {2}), value("s0", DataType::kFloat, {2, 1}),
+              value("X", DataType::kFloat, {2, 3, 1})};
+  ir::Node n = node("Scan", {"lens", "s0", "X"}, {"s_final", "stacked"});
+  set_graph(n, "body", body);
+  n.set_attr(ir::Attribute{.name = "num_scan_inputs", .kind = ir::Attribute::Kind::kInt, .i = 1});
+  set_ints(n, "directions", {1});
+  g.nodes.push_back(std::move(n));
+  g.outputs = {value("s_final", DataType::kFloat, {2, 1}), value("stacked", DataType::kFloat, {2, 3, 1})};
+  Session session(make_model(std::move(g), 8));
+  auto out = run(session, {Tensor::from_vector<int64_t>({2}, {3, 1}), Tensor::from_vector<float>({2, 1}, {-1, -1}),
+                           Tensor::from_vector<float>({2, 3, 1}, {1, 2, 3, 4, 5, 6})});
+  EXPECT_EQ(floats(out[0]), (std::vector<float>{1, 4}));
+  EXPECT_EQ(out[1].shape(), (Shape{2, 3, 1}));
+  EXPECT_EQ(floats(out[1]), (std::vector<float>{3, 2, 1, 4, 0, 0}));
+  // A sequence length beyond the data is bad input, not an out-of-bounds read.
+  EXPECT_THROW(run(session, {Tensor::from_vector<int64_t>({2}, {4, 1}), Tensor::from_vector<float>({2, 1}, {0, 0}),
+                             Tensor::from_vector<float>({2, 3, 1}, {1, 2, 3, 4, 5, 6})}),
+               Error);
+}
+
 // A Loop body holding an If whose branch reads a value computed in the top-level graph (two scopes up).
 TEST(Loop, NestedIfReadsTopLevelValue) {
   auto then_g = std::make_shared<ir::Graph>();
