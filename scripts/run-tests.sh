@@ -10,3 +10,4 @@ cmake --preset release >/dev/null
 cmake --build --preset release
 ctest --preset release -j2 --output-on-failure
 bash scripts/check-format.sh
+bash scripts/fuzz.sh "${QUAC_FUZZ_SECONDS:-60}"
