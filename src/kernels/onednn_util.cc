@@ -91,4 +91,13 @@ bool known_float(const KernelInfo& info, size_t index) {
          info.input_infos[index]->dtype == DataType::kFloat;
 }
 
+std::unique_ptr<Kernel> make_reference_kernel(const KernelInfo& info) {
+  for (const KernelDef* def : KernelRegistry::instance().find(info.node.domain, info.node.op_type, info.opset)) {
+    if (def->priority != 0) continue;
+    std::string why;
+    if (auto k = def->factory(info, &why)) return k;
+  }
+  return nullptr;
+}
+
 }  // namespace quac::kernels

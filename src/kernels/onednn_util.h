@@ -34,6 +34,10 @@ bool maybe_float(const KernelInfo& info, size_t index);
 // True when declared or constant type is float32.
 bool known_float(const KernelInfo& info, size_t index);
 
+// The reference (priority 0) kernel for the node, for shapes or types a fast kernel cannot take at run time; nullptr
+// when none is registered.
+std::unique_ptr<Kernel> make_reference_kernel(const KernelInfo& info);
+
 // A growable scratch buffer (64-byte aligned through Tensor) reused across runs.
 class Scratch {
  public:
