@@ -1,0 +1,54 @@
+// Datasets: what quac calibrates on and evaluates with. An item is one sample: one tensor per model input (without
+// the batch dimension) plus its annotation, as in POT's (data, annotation[, metadata]).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quac/model.h"
+#include "quac/tensor.h"
+
+namespace quac {
+
+struct DataItem {
+  std::vector<Tensor> inputs;  // one per model input, in declaration order, without the batch dimension
+  Tensor annotation;           // undefined when the dataset has no annotations
+  std::map<std::string, std::string> metadata;
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual size_t size() const = 0;
+  // Item `index` (< size()). Throws kDatasetError naming the dataset and the index on a bad item.
+  virtual DataItem get(size_t index) const = 0;
+  // "npy:/data/fmnist (10000 items)" for logs and reports.
+  virtual std::string describe() const = 0;
+  virtual bool has_annotations() const { return true; }
+};
+
+// Opens a dataset from a command-line spec:
+//   npy:DIR        DIR/x.npy holds N samples stacked on axis 0 (memory-mapped), DIR/y.npy the N annotations; a model
+//                  with several inputs reads DIR/x_INPUTNAME.npy for each
+//   idx:DIR[,split=test|train][,mean=M][,std=S][,limit=N]   MNIST-family IDX files (optionally .gz); pixels scaled to
+//                  [0,1], then (x - M) / S
+//   random[,n=N][,seed=S]   random normal inputs shaped from the model's inputs (speed work only; no annotations)
+// `model` supplies the input names and shapes the data must match.
+std::shared_ptr<Dataset> open_dataset(const std::string& spec, const Model& model);
+
+// A view of some items of another dataset (a calibration subset, a ranking subset, one half of a split).
+std::shared_ptr<Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices);
+
+// Stacks items [begin, end) of `indices` into batched inputs (one tensor per model input, batch first) and collects
+// their annotations. Throws kDatasetError naming the item when shapes or types disagree.
+struct Batch {
+  std::vector<Tensor> inputs;
+  std::vector<Tensor> annotations;
+  std::vector<size_t> indices;
+};
+Batch make_batch(const Dataset& dataset, const std::vector<size_t>& indices, size_t begin, size_t end);
+
+}  // namespace quac
