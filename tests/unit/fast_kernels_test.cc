@@ -64,6 +64,23 @@ std::vector<Case> cases() {
   conv("conv1d", {2, 4, 17}, {6, 4, 3}, {attr_ints("pads", {1, 1})});
   conv("conv3d", {1, 3, 5, 6, 7}, {4, 3, 3, 3, 3}, {attr_ints("pads", {1, 1, 1, 1, 1, 1})});
   conv("conv_weights_input", {1, 8, 6, 6}, {8, 8, 3, 3}, {}, true, false);
+  c.push_back({"convtranspose_stride2",
+               "ConvTranspose",
+               {{"x", {2, 4, 5, 6}}, {"w", {4, 6, 3, 3}, true}, {"b", {6}, true}},
+               {attr_ints("strides", {2, 2}), attr_ints("pads", {1, 0, 1, 1})}});
+  c.push_back({"convtranspose_group_outpad",
+               "ConvTranspose",
+               {{"x", {1, 6, 4, 4}}, {"w", {6, 2, 3, 3}, true}},
+               {attr_int("group", 3), attr_ints("strides", {2, 2}), attr_ints("output_padding", {1, 1}),
+                attr_ints("pads", {1, 1, 1, 1})}});
+  c.push_back({"convtranspose_output_shape_dilated",
+               "ConvTranspose",
+               {{"x", {1, 3, 5, 5}}, {"w", {3, 2, 2, 2}, true}},
+               {attr_ints("strides", {2, 2}), attr_ints("dilations", {2, 2}), attr_ints("output_shape", {11, 12})}});
+  c.push_back({"convtranspose_1d_same",
+               "ConvTranspose",
+               {{"x", {2, 3, 7}}, {"w", {3, 5, 4}}},
+               {attr_ints("strides", {2}), attr_string("auto_pad", "SAME_UPPER")}});
   auto pool = [&](std::string name, std::string op, Shape x, std::vector<ir::Attribute> attrs) {
     c.push_back({name, op, {{"x", x}}, std::move(attrs)});
   };
