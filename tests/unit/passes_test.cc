@@ -167,5 +167,36 @@ TEST(Passes, GeluAndLayerNormPatternsAreFused) {
   EXPECT_LE(rel_l2(got, expected), 1e-5);
 }
 
+TEST(Passes, BlockedLayoutWithDynamicBatch) {
+  std::mt19937 rng(21);
+  testing::ModelBuilder m(13);
+  m.input("x", DataType::kFloat, {-1, 3, -1, -1});
+  m.initializer("w1", random_tensor({10, 3, 3, 3}, rng)).initializer("w2", random_tensor({6, 10, 3, 3}, rng));
+  m.node("Conv", {"x", "w1"}, {"c1"}, {attr_ints("pads", {1, 1, 1, 1})}).node("Relu", {"c1"}, {"r1"});
+  m.node("MaxPool", {"r1"}, {"p"}, {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2})});
+  m.node("Conv", {"p", "w2"}, {"y"});
+  m.output("y", DataType::kFloat);
+  Model model = m.build();
+  ir::Graph g = model.ir().graph;
+  PassContext ctx{model.ir(), {"y"}, 2, false};
+  run_passes(g, ctx);
+  ASSERT_EQ(g.nodes.size(), 3u);
+  EXPECT_EQ(g.nodes[0].attr_int("blocked_output", 0), 1);
+  EXPECT_EQ(g.nodes[1].op_type, "Pool");
+  EXPECT_EQ(g.nodes[1].attr_int("blocked_output", 0), 1);
+  EXPECT_EQ(g.nodes[2].attr_int("blocked_output", 0), 0) << "graph outputs stay plain";
+  SessionOptions ref;
+  ref.reference_kernels_only = true;
+  ref.optimization_level = 0;
+  Session fast(model), slow(model, ref);
+  for (int64_t batch : {1, 3}) {
+    std::vector<Tensor> feeds = {random_tensor({batch, 3, 9, 7}, rng)};
+    auto got = fast.run(feeds)[0];
+    auto expected = slow.run(feeds)[0];
+    ASSERT_EQ(got.shape(), expected.shape());
+    EXPECT_LE(rel_l2(got, expected), 1e-5) << "batch " << batch;
+  }
+}
+
 }  // namespace
 }  // namespace quac
