@@ -32,7 +32,7 @@ void relu(KernelContext& ctx) {
   Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
   // Integer inputs are allowed from opset 14.
   QUAC_EW_DISPATCH_SIGNED(x.dtype(), ctx,
-                          unary_loop<T, T>(ctx, x, y, [](compute_t<T> v) { return v > 0 ? v : compute_t<T>{0}; }));
+                          unary_loop<T, T>(ctx, x, y, [](compute_t<T> v) { return v < 0 ? compute_t<T>{0} : v; }));
 }
 
 void leaky_relu(KernelContext& ctx) {

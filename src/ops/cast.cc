@@ -74,13 +74,14 @@ std::string format_float(S value) {
   const int exponent = std::atoi(text.c_str() + e_pos + 1);
   const int n = static_cast<int>(digits.size());
   if (exponent < -4 || exponent >= 16) {
-    std::string out = sign + digits.substr(0, 1);
-    if (n > 1) out += "." + digits.substr(1);
+    std::string out = sign;
+    out += digits[0];
+    if (n > 1) out.append(".").append(digits, 1, std::string::npos);
     char exp_buf[16];
     std::snprintf(exp_buf, sizeof exp_buf, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
     return out + exp_buf;
   }
-  if (exponent < 0) return sign + "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+  if (exponent < 0) return sign + "0." + std::string(static_cast<size_t>(-exponent - 1), '0').append(digits);
   std::string int_part = digits.substr(0, static_cast<size_t>(std::min(n, exponent + 1)));
   int_part += std::string(static_cast<size_t>(std::max(0, exponent + 1 - n)), '0');
   std::string frac = n > exponent + 1 ? digits.substr(static_cast<size_t>(exponent + 1)) : "0";
@@ -166,6 +167,9 @@ void cast_tensor(KernelContext& ctx, const Tensor& x, DataType to) {
     ctx.set_output(0, x);
     return;
   }
+  const int code = static_cast<int>(to);
+  if (code < 1 || code > 16 || to == DataType::kComplex64 || to == DataType::kComplex128)
+    ctx.fail("unsupported Cast target type " + std::to_string(code));
   Tensor& y = ctx.allocate_output(0, to, x.shape());
   const int64_t n = x.numel();
   if (x.dtype() == DataType::kString) {

@@ -11,7 +11,7 @@ void concat(KernelContext& ctx) {
   if (ins.empty()) ctx.fail("needs at least one input");
   const Tensor& first = *ins[0];
   int64_t rank = first.rank();
-  int64_t axis = normalize_axis(ctx, ctx.node().attr_int("axis", ctx.opset() < 4 ? 1 : 0), rank);
+  int64_t axis = checked_axis(ctx, ctx.node().attr_int("axis", ctx.opset() < 4 ? 1 : 0), rank);
   Shape out_shape = first.shape();
   out_shape[static_cast<size_t>(axis)] = 0;
   for (const Tensor* t : ins) {
@@ -36,7 +36,7 @@ void concat(KernelContext& ctx) {
 
 void split(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  int64_t axis = normalize_axis(ctx, ctx.node().attr_int("axis", 0), x.rank());
+  int64_t axis = checked_axis(ctx, ctx.node().attr_int("axis", 0), x.rank());
   int64_t dim = x.shape()[static_cast<size_t>(axis)];
   std::vector<int64_t> parts;
   if (ctx.opset() < 13) {

@@ -160,7 +160,18 @@ void binary_loop(const KernelContext& ctx, const Tensor& a, const Tensor& b, Ten
                     const A* x = pa + off[0];
                     const B* y = pb + off[1];
                     O* z = po + o;
-                    for (int64_t j = 0; j < len; ++j) z[j] = store<O>(op(load(x[j * st[0]]), load(y[j * st[1]])));
+                    // Contiguous and scalar-operand runs get their own loops so the compiler can vectorise them.
+                    if (st[0] == 1 && st[1] == 1) {
+                      for (int64_t j = 0; j < len; ++j) z[j] = store<O>(op(load(x[j]), load(y[j])));
+                    } else if (st[0] == 1 && st[1] == 0) {
+                      const auto v = load(y[0]);
+                      for (int64_t j = 0; j < len; ++j) z[j] = store<O>(op(load(x[j]), v));
+                    } else if (st[0] == 0 && st[1] == 1) {
+                      const auto u = load(x[0]);
+                      for (int64_t j = 0; j < len; ++j) z[j] = store<O>(op(u, load(y[j])));
+                    } else {
+                      for (int64_t j = 0; j < len; ++j) z[j] = store<O>(op(load(x[j * st[0]]), load(y[j * st[1]])));
+                    }
                   });
 }
 

@@ -12,11 +12,7 @@ void expand(KernelContext& ctx) {
   Shape out_shape = broadcast_shapes(ctx, {x.shape(), target});
   Tensor& out = ctx.allocate_output(0, x.dtype(), out_shape);
   auto s = broadcast_strides(x.shape(), out_shape);
-  copy_by_source(ctx, x, out, [&](const std::vector<int64_t>& idx) {
-    int64_t off = 0;
-    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * s[d];
-    return off;
-  });
+  copy_strided(ctx, x, out, 0, s);
 }
 
 void tile(KernelContext& ctx) {
@@ -24,7 +20,7 @@ void tile(KernelContext& ctx) {
   std::vector<int64_t> repeats;
   if (ctx.opset() < 6) {
     // Tile-1: `tiles` (count) and `axis` inputs repeat a single axis.
-    int64_t tiles = ctx.in(1).scalar_as_int(0), axis = normalize_axis(ctx, ctx.in(2).scalar_as_int(0), x.rank());
+    int64_t tiles = ctx.in(1).scalar_as_int(0), axis = checked_axis(ctx, ctx.in(2).scalar_as_int(0), x.rank());
     repeats.assign(static_cast<size_t>(x.rank()), 1);
     repeats[static_cast<size_t>(axis)] = tiles;
   } else {
@@ -38,12 +34,16 @@ void tile(KernelContext& ctx) {
     out_shape[d] *= repeats[d];
   }
   Tensor& out = ctx.allocate_output(0, x.dtype(), out_shape);
+  // The output viewed as [repeat0, dim0, repeat1, dim1, ...] reads the input with stride 0 on the repeat axes.
   auto strides = strides_of(x.shape());
-  copy_by_source(ctx, x, out, [&](const std::vector<int64_t>& idx) {
-    int64_t off = 0;
-    for (size_t d = 0; d < idx.size(); ++d) off += (idx[d] % x.shape()[d]) * strides[d];
-    return off;
-  });
+  Shape view;
+  std::vector<int64_t> view_strides;
+  for (size_t d = 0; d < repeats.size(); ++d) {
+    view.insert(view.end(), {repeats[d], x.shape()[d]});
+    view_strides.insert(view_strides.end(), {0, strides[d]});
+  }
+  Tensor o = out.reshaped(view);
+  copy_strided(ctx, x, o, 0, view_strides);
 }
 
 QUAC_REGISTER_REFERENCE_OP("Expand", expand);

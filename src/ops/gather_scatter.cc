@@ -17,7 +17,7 @@ int64_t checked_index(const KernelContext& ctx, int64_t index, int64_t dim) {
 void gather(KernelContext& ctx) {
   const Tensor& data = ctx.in(0);
   const Tensor& indices = ctx.in(1);
-  int64_t axis = normalize_axis(ctx, ctx.node().attr_int("axis", 0), data.rank());
+  int64_t axis = checked_axis(ctx, ctx.node().attr_int("axis", 0), data.rank());
   auto idx = int_values(ctx, indices, "indices");
   int64_t dim = data.shape()[static_cast<size_t>(axis)];
   for (auto& i : idx) i = checked_index(ctx, i, dim);
@@ -37,7 +37,7 @@ void gather(KernelContext& ctx) {
 void gather_elements(KernelContext& ctx) {
   const Tensor& data = ctx.in(0);
   const Tensor& indices = ctx.in(1);
-  int64_t axis = normalize_axis(ctx, ctx.node().attr_int("axis", 0), data.rank());
+  int64_t axis = checked_axis(ctx, ctx.node().attr_int("axis", 0), data.rank());
   if (indices.rank() != data.rank()) ctx.fail("indices and data differ in rank");
   auto idx = int_values(ctx, indices, "indices");
   int64_t dim = data.shape()[static_cast<size_t>(axis)];
@@ -172,7 +172,7 @@ void scatter_elements(KernelContext& ctx) {
   const Tensor& data = ctx.in(0);
   const Tensor& indices = ctx.in(1);
   const Tensor& updates = ctx.in(2);
-  int64_t axis = normalize_axis(ctx, ctx.node().attr_int("axis", 0), data.rank());
+  int64_t axis = checked_axis(ctx, ctx.node().attr_int("axis", 0), data.rank());
   if (indices.shape() != updates.shape()) ctx.fail("indices and updates differ in shape");
   if (indices.rank() != data.rank()) ctx.fail("indices and data differ in rank");
   for (int64_t d = 0; d < data.rank(); ++d)

@@ -50,9 +50,9 @@ void eye_like(KernelContext& ctx) {
   if (x.rank() != 2) ctx.fail("input must be 2-D, got " + shape_str(x.shape()));
   DataType type = static_cast<DataType>(ctx.node().attr_int("dtype", static_cast<int64_t>(x.dtype())));
   int64_t k = ctx.node().attr_int("k", 0);
+  Tensor zero = scalar_of_type(ctx, type, 0.0), one = scalar_of_type(ctx, type, 1.0);  // fails on a bad dtype
   Tensor& out = ctx.allocate_output(0, type, x.shape());
-  fill_with(ctx, out, scalar_of_type(ctx, type, 0.0));
-  Tensor one = scalar_of_type(ctx, type, 1.0);
+  fill_with(ctx, out, zero);
   int64_t rows = x.shape()[0], cols = x.shape()[1];
   for (int64_t i = 0; i < rows; ++i)
     if (i + k >= 0 && i + k < cols) copy_block(ctx, one, 0, out, i * cols + i + k, 1);

@@ -92,6 +92,7 @@ class KernelRegistry {
   std::vector<const KernelDef*> find(const std::string& domain, const std::string& op_type, int64_t opset) const;
   bool has_op(const std::string& domain, const std::string& op_type) const;
   std::vector<std::pair<std::string, std::string>> ops() const;  // (domain, op_type), sorted
+  const std::vector<KernelDef>& defs() const { return defs_; }
 
  private:
   std::vector<KernelDef> defs_;

@@ -13,7 +13,7 @@ void compress(KernelContext& ctx) {
   if (cond.rank() != 1) ctx.fail("condition must be 1-D");
   bool has_axis = ctx.node().has("axis");
   Tensor data = has_axis ? x : x.reshaped({x.numel()});
-  int64_t axis = has_axis ? normalize_axis(ctx, ctx.node().attr_int("axis", 0), x.rank()) : 0;
+  int64_t axis = has_axis ? checked_axis(ctx, ctx.node().attr_int("axis", 0), x.rank()) : 0;
   int64_t dim = data.shape()[static_cast<size_t>(axis)];
   std::vector<int64_t> keep;
   for (int64_t i = 0; i < cond.numel(); ++i) {
@@ -80,8 +80,8 @@ void reverse_sequence(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   auto lens = int_values(ctx, ctx.in(1), "sequence_lens");
   if (x.rank() < 2) ctx.fail("input must have rank >= 2");
-  int64_t batch_axis = normalize_axis(ctx, ctx.node().attr_int("batch_axis", 1), x.rank());
-  int64_t time_axis = normalize_axis(ctx, ctx.node().attr_int("time_axis", 0), x.rank());
+  int64_t batch_axis = checked_axis(ctx, ctx.node().attr_int("batch_axis", 1), x.rank());
+  int64_t time_axis = checked_axis(ctx, ctx.node().attr_int("time_axis", 0), x.rank());
   if (batch_axis == time_axis) ctx.fail("batch_axis and time_axis must differ");
   int64_t batch = x.shape()[static_cast<size_t>(batch_axis)], steps = x.shape()[static_cast<size_t>(time_axis)];
   if (static_cast<int64_t>(lens.size()) != batch) ctx.fail("sequence_lens must have one entry per batch element");

@@ -93,7 +93,7 @@ void pad(KernelContext& ctx) {
     ctx.fail("pads has " + std::to_string(pads.size()) + " entries, expected " + std::to_string(2 * n));
   std::vector<int64_t> begin(static_cast<size_t>(r), 0), end(static_cast<size_t>(r), 0);
   for (size_t i = 0; i < n; ++i) {
-    size_t a = static_cast<size_t>(normalize_axis(ctx, axes[i], r));
+    size_t a = static_cast<size_t>(checked_axis(ctx, axes[i], r));
     begin[a] = pads[i];
     end[a] = pads[i + n];
   }
@@ -112,7 +112,7 @@ void center_crop_pad(KernelContext& ctx) {
   if (shape.size() != axes.size()) ctx.fail("shape and axes differ in length");
   std::vector<int64_t> begin(static_cast<size_t>(r), 0), end(static_cast<size_t>(r), 0);
   for (size_t i = 0; i < axes.size(); ++i) {
-    size_t a = static_cast<size_t>(normalize_axis(ctx, axes[i], r));
+    size_t a = static_cast<size_t>(checked_axis(ctx, axes[i], r));
     int64_t dim = x.shape()[a], want = shape[i];
     if (want < 0) ctx.fail("negative target size");
     if (want < dim) {  // crop: the larger half is removed from the end

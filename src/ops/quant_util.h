@@ -32,13 +32,14 @@ Q saturate(double v) {
   return static_cast<Q>(std::clamp(v, lo, hi));
 }
 
-// y = saturate(round(x / scale) + zero_point). The division (not a multiplication by 1/scale) happens in float, as
-// in the ONNX reference, so ties land exactly where the spec's test data expects them. A NaN quotient (NaN input, or
-// 0 / 0 with a degenerate zero scale) has no meaningful value and maps to the zero point, i.e. to real 0.
-template <typename Q>
-Q quantize_value(float x, float scale, int32_t zero_point) {
-  float q = x / scale;
-  if (std::isnan(q)) q = 0.0f;
+// y = saturate(round(x / scale) + zero_point). The division (not a multiplication by 1/scale) happens in F: float
+// for float inputs, double for int32/double ones, as in the ONNX reference (numpy promotes int32 / float32 to
+// float64), so ties land exactly where the spec expects them. A NaN quotient (NaN input, or 0 / 0 with a degenerate
+// zero scale) has no meaningful value and maps to the zero point, i.e. to real 0.
+template <typename Q, typename F = float>
+Q quantize_value(F x, F scale, int32_t zero_point) {
+  F q = x / scale;
+  if (std::isnan(q)) q = 0;
   return saturate<Q>(round_half_to_even(static_cast<double>(q)) + zero_point);
 }
 

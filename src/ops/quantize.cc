@@ -8,11 +8,29 @@
 namespace quac::ops {
 namespace {
 
-template <typename Q>
-void quantize_typed(const QuantParams& p, const float* x, Q* y) {
+template <typename Q, typename F>
+void quantize_typed(const QuantParams& p, const F* x, Q* y) {
   for_each_channel(p, [&](int64_t i, int64_t c) {
-    y[i] = quantize_value<Q>(x[i], p.scale[c], static_cast<int32_t>(p.zero_point[c]));
+    y[i] = quantize_value<Q, F>(x[i], static_cast<F>(p.scale[c]), static_cast<int32_t>(p.zero_point[c]));
   });
+}
+
+// Dispatches on the output type.
+template <typename F>
+void quantize_to(const QuantParams& p, const F* x, Tensor& y) {
+  switch (y.dtype()) {
+    case DataType::kUInt8:
+      quantize_typed(p, x, y.data<uint8_t>());
+      break;
+    case DataType::kInt8:
+      quantize_typed(p, x, y.data<int8_t>());
+      break;
+    case DataType::kUInt16:  // 16-bit outputs arrived in opset 21; they cost nothing extra here
+      quantize_typed(p, x, y.data<uint16_t>());
+      break;
+    default:
+      quantize_typed(p, x, y.data<int16_t>());
+  }
 }
 
 // y = saturate(round_half_to_even(x / y_scale) + y_zero_point); the output type is that of y_zero_point (uint8 when
@@ -27,29 +45,15 @@ void quantize_linear(KernelContext& ctx) {
   if (!dtype_is_float(x_in.dtype()) && x_in.dtype() != DataType::kInt32)
     ctx.fail(std::string("x must be float or int32, got ") + dtype_name(x_in.dtype()));
   QuantParams p = resolve_quant_params(ctx, x_in.shape(), scale, zero_point, ctx.node().attr_int("axis", 1));
-  // int32 and double inputs go through float, the type the ONNX reference divides in.
   Tensor x = widen_half(x_in);
-  std::vector<float> x_float;
-  const float* xf;
-  if (x.dtype() == DataType::kFloat) {
-    xf = x.data<float>();
-  } else {
-    x_float = x.to_float_vector();
-    xf = x_float.data();
-  }
   Tensor& y = ctx.allocate_output(0, out_type, x_in.shape());
-  switch (out_type) {
-    case DataType::kUInt8:
-      quantize_typed<uint8_t>(p, xf, y.data<uint8_t>());
-      break;
-    case DataType::kInt8:
-      quantize_typed<int8_t>(p, xf, y.data<int8_t>());
-      break;
-    case DataType::kUInt16:  // 16-bit outputs arrived in opset 21; they cost nothing extra here
-      quantize_typed<uint16_t>(p, xf, y.data<uint16_t>());
-      break;
-    default:
-      quantize_typed<int16_t>(p, xf, y.data<int16_t>());
+  if (x.dtype() == DataType::kFloat) {
+    quantize_to(p, x.data<float>(), y);
+  } else {
+    // int32 and double inputs divide in double, like numpy's promotion in the ONNX reference.
+    std::vector<double> xd(static_cast<size_t>(x.numel()));
+    for (int64_t i = 0; i < x.numel(); ++i) xd[i] = x.scalar_as_double(i);
+    quantize_to(p, xd.data(), y);
   }
 }
 

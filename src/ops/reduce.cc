@@ -2,6 +2,7 @@
 // ReduceSumSquare. Axes come from the `axes` attribute, or from the second input for ReduceSum from opset 13 and for
 // the others from opset 18. Reducing an empty set yields the op's identity (0 for sums, 1 for Prod, -inf for Max and
 // the log-sums, +inf for Min; the lowest/highest value for integers).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -91,6 +92,16 @@ void reduce_typed(KernelContext& ctx, ReduceKind kind, const ReducePlan& p, cons
   const Acc min_identity = kFloat ? std::numeric_limits<Acc>::infinity() : std::numeric_limits<T>::max();
   int64_t outputs = shape_numel(p.out_shape);
   int64_t n = p.reduced_count;
+  // Results computed in double (L2, the log-sums) come back to an integer T clamped: log(0) = -inf has no integer.
+  auto from_double = [](double v) -> Acc {
+    if constexpr (kFloat) {
+      return v;
+    } else {
+      if (std::isnan(v)) return 0;
+      return static_cast<Acc>(std::clamp(v, static_cast<double>(std::numeric_limits<T>::lowest()),
+                                         static_cast<double>(std::numeric_limits<T>::max())));
+    }
+  };
 
   auto reduce_one = [&](int64_t base) -> Acc {
     Acc acc = 0;
@@ -140,7 +151,7 @@ void reduce_typed(KernelContext& ctx, ReduceKind kind, const ReducePlan& p, cons
         } else {
           double sum = 0;
           for_each_reduced(p, base, [&](int64_t i) { sum += std::exp(static_cast<double>(x[i] - m)); });
-          return static_cast<Acc>(static_cast<double>(m) + std::log(sum));
+          return from_double(static_cast<double>(m) + std::log(sum));
         }
       }
     }
@@ -149,9 +160,9 @@ void reduce_typed(KernelContext& ctx, ReduceKind kind, const ReducePlan& p, cons
         if constexpr (kFloat) return acc / static_cast<Acc>(n);
         return n == 0 ? Acc(0) : acc / static_cast<Acc>(n);
       case ReduceKind::kL2:
-        return static_cast<Acc>(std::sqrt(static_cast<double>(acc)));
+        return from_double(std::sqrt(static_cast<double>(acc)));
       case ReduceKind::kLogSum:
-        return static_cast<Acc>(std::log(static_cast<double>(acc)));
+        return from_double(std::log(static_cast<double>(acc)));
       default:
         return acc;
     }

@@ -64,7 +64,7 @@ std::vector<int64_t> axes_of(KernelContext& ctx, bool* given) {
     return ctx.node().attr_ints("axes");
   }
   const Tensor* a = ctx.input(1);
-  *given = a != nullptr;
+  *given = a != nullptr && a->numel() > 0;  // an empty axes tensor means "not given"
   return a ? int_values(ctx, *a, "axes") : std::vector<int64_t>{};
 }
 
@@ -74,7 +74,7 @@ void squeeze(KernelContext& ctx) {
   auto axes = axes_of(ctx, &given);
   std::set<int64_t> drop;
   for (int64_t a : axes) {
-    int64_t n = normalize_axis(ctx, a, x.rank());
+    int64_t n = checked_axis(ctx, a, x.rank());
     if (x.shape()[static_cast<size_t>(n)] != 1)
       ctx.fail("cannot squeeze axis " + std::to_string(a) + " of shape " + shape_str(x.shape()));
     drop.insert(n);

@@ -10,6 +10,12 @@
 
 namespace quac::ops {
 
+// normalize_axis for an axis that indexes the shape: a scalar (rank 0) has no axis 0.
+inline int64_t checked_axis(const KernelContext& ctx, int64_t axis, int64_t rank) {
+  if (rank == 0) ctx.fail("a scalar input has no axis " + std::to_string(axis));
+  return normalize_axis(ctx, axis, rank);
+}
+
 template <typename T>
 struct TypeTag {
   using type = T;
@@ -73,16 +79,45 @@ void copy_by_source(const KernelContext& ctx, const Tensor& in, Tensor& out, Fn&
   });
 }
 
+// out[i0, i1, ...] = in[base + i0 * strides[0] + i1 * strides[1] + ...]: transposes, slices and broadcasts are all this
+// (strides may be negative or zero). Offsets advance incrementally, one contiguous run of the last axis at a time.
+inline void copy_strided(const KernelContext& ctx, const Tensor& in, Tensor& out, int64_t base,
+                         const std::vector<int64_t>& strides) {
+  visit_storage_type(ctx, in.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* src = elems<T>(in);
+    T* dst = elems<T>(out);
+    const Shape& shape = out.shape();
+    size_t r = shape.size();
+    int64_t n = out.numel();
+    if (n == 0) return;
+    if (r == 0) {
+      dst[0] = src[base];
+      return;
+    }
+    int64_t inner = shape[r - 1], inner_stride = strides[r - 1];
+    std::vector<int64_t> idx(r, 0);
+    int64_t off = base;
+    for (int64_t i = 0; i < n; i += inner) {
+      for (int64_t j = 0; j < inner; ++j) dst[i + j] = src[off + j * inner_stride];
+      for (size_t d = r - 1; d-- > 0;) {
+        if (++idx[d] < shape[d]) {
+          off += strides[d];
+          break;
+        }
+        off -= strides[d] * (shape[d] - 1);
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
 // Permutes the axes of `in` into `out` (already allocated with the permuted shape).
 inline void transpose_into(const KernelContext& ctx, const Tensor& in, const std::vector<int64_t>& perm, Tensor& out) {
   auto in_strides = strides_of(in.shape());
   std::vector<int64_t> s(perm.size());
   for (size_t d = 0; d < perm.size(); ++d) s[d] = in_strides[static_cast<size_t>(perm[d])];
-  copy_by_source(ctx, in, out, [&](const std::vector<int64_t>& idx) {
-    int64_t off = 0;
-    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * s[d];
-    return off;
-  });
+  copy_strided(ctx, in, out, 0, s);
 }
 
 // Copies `count` contiguous elements (any type) from in[src_off] to out[dst_off].

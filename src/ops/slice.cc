@@ -32,7 +32,7 @@ void slice(KernelContext& ctx) {
   Shape out_shape = x.shape();
   std::vector<bool> seen(static_cast<size_t>(rank), false);
   for (size_t i = 0; i < starts.size(); ++i) {
-    size_t a = static_cast<size_t>(normalize_axis(ctx, axes[i], rank));
+    size_t a = static_cast<size_t>(checked_axis(ctx, axes[i], rank));
     if (seen[a]) ctx.fail("axis " + std::to_string(axes[i]) + " is repeated");
     seen[a] = true;
     int64_t dim = x.shape()[a], s = starts[i], e = ends[i], st = steps[i];
@@ -43,14 +43,14 @@ void slice(KernelContext& ctx) {
     if (st > 0) {
       s = std::clamp<int64_t>(s, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      len = e > s ? (e - s + st - 1) / st : 0;
+      len = e > s ? (e - s - 1) / st + 1 : 0;
     } else if (dim == 0) {
       s = 0;
       len = 0;
     } else {
       s = std::clamp<int64_t>(s, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      len = s > e ? (s - e + (-st) - 1) / (-st) : 0;
+      len = s > e ? (s - e - 1) / -std::max(st, -INT64_MAX) + 1 : 0;
     }
     begin[a] = s;
     step[a] = st;
@@ -64,11 +64,7 @@ void slice(KernelContext& ctx) {
     base += begin[d] * strides[d];
     s[d] = step[d] * strides[d];
   }
-  copy_by_source(ctx, x, out, [&](const std::vector<int64_t>& idx) {
-    int64_t off = base;
-    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * s[d];
-    return off;
-  });
+  copy_strided(ctx, x, out, base, s);
 }
 
 QUAC_REGISTER_REFERENCE_OP("Slice", slice);

@@ -43,7 +43,7 @@ AxisView axis_view(const Shape& s, int64_t axis) {
 
 void top_k(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  int64_t axis = normalize_axis(ctx, ctx.node().attr_int("axis", -1), x.rank());
+  int64_t axis = checked_axis(ctx, ctx.node().attr_int("axis", -1), x.rank());
   int64_t k = ctx.opset() < 10 ? ctx.node().attr_int("k", 0) : ctx.in(1).scalar_as_int(0);
   bool largest = ctx.node().attr_int("largest", 1) != 0;
   AxisView v = axis_view(x.shape(), axis);
@@ -73,7 +73,7 @@ void top_k(KernelContext& ctx) {
 
 void arg_extreme(KernelContext& ctx, bool want_max) {
   const Tensor& x = ctx.in(0);
-  int64_t axis = normalize_axis(ctx, ctx.node().attr_int("axis", 0), x.rank());
+  int64_t axis = checked_axis(ctx, ctx.node().attr_int("axis", 0), x.rank());
   bool keepdims = ctx.node().attr_int("keepdims", 1) != 0;
   bool last = ctx.node().attr_int("select_last_index", 0) != 0;
   AxisView v = axis_view(x.shape(), axis);
@@ -105,7 +105,7 @@ void unique(KernelContext& ctx) {
   bool sorted = ctx.node().attr_int("sorted", 1) != 0;
   bool has_axis = ctx.node().has("axis");
   Tensor data = has_axis ? x : x.reshaped({x.numel()});
-  int64_t axis = has_axis ? normalize_axis(ctx, ctx.node().attr_int("axis", 0), x.rank()) : 0;
+  int64_t axis = has_axis ? checked_axis(ctx, ctx.node().attr_int("axis", 0), x.rank()) : 0;
   AxisView v = axis_view(data.shape(), axis);
   int64_t n = v.dim;
   // Group rows (slices along the axis) that compare equal; rows compare lexicographically.

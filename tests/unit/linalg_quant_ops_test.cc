@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -239,6 +240,26 @@ TEST(MatMul, BroadcastsBatchDims) {
   }
 }
 
+TEST(MatMul, ResultDoesNotDependOnThreadCount) {
+  // Large enough that the rows are split over threads; every element must come out bit-identical.
+  Shape a_shape{3, 67, 96}, b_shape{96, 80};
+  std::vector<float> a(3 * 67 * 96), b(96 * 80);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(static_cast<float>(i)) * 3.0f;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(static_cast<float>(i) * 0.7f);
+  std::vector<Tensor> feeds = {Tensor::from_vector<float>(a_shape, a), Tensor::from_vector<float>(b_shape, b)};
+  auto one = OneNodeModel("MatMul").input("a").input("b").run(feeds, 1);
+  auto two = OneNodeModel("MatMul").input("a").input("b").run(feeds, 2);
+  ASSERT_EQ(one[0].shape(), (Shape{3, 67, 80}));
+  EXPECT_EQ(std::memcmp(one[0].raw_data(), two[0].raw_data(), one[0].nbytes()), 0);
+  // And it is the float sum over k (near, not equal: the compiler may contract to FMA in one place only).
+  for (int64_t r : {0, 66, 133, 200})
+    for (int64_t j : {0, 41, 79}) {
+      float want = 0;
+      for (int64_t k = 0; k < 96; ++k) want += a[r * 96 + k] * b[k * 80 + j];
+      EXPECT_NEAR(one[0].data<float>()[r * 80 + j], want, 1e-4f * (1 + std::fabs(want))) << r << " " << j;
+    }
+}
+
 TEST(MatMul, OneDimensionalOperands) {
   auto out = OneNodeModel("MatMul").input("a").input("b").run(
       {Tensor::from_vector<float>({3}, {1, 2, 3}),
@@ -281,6 +302,40 @@ TEST(Reduce, NonAdjacentAxesAnyThreadCount) {
         EXPECT_FLOAT_EQ(out[0].data<float>()[c * 5 + e], want) << c << " " << e;
       }
   }
+}
+
+TEST(LinalgQuant, BadInputsThrowInsteadOfCrashing) {
+  auto f = [](const Shape& shape) { return Tensor::zeros(DataType::kFloat, shape); };
+  auto u8 = [](const Shape& shape) { return Tensor::zeros(DataType::kUInt8, shape); };
+  EXPECT_THROW(OneNodeModel("Gemm").input("a").input("b").run({f({2, 3}), f({4, 5})}), Error);
+  EXPECT_THROW(OneNodeModel("Gemm").input("a").input("b").input("c").run({f({2, 3}), f({3, 4}), f({3, 4})}), Error);
+  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ints_attr("axes", {5})).run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ints_attr("axes", {1, -1})).run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("Det").input("x").run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("DequantizeLinear", 13)
+                   .input("x")
+                   .constant("scale", Tensor::from_vector<float>({2}, {1, 2}))
+                   .run({u8({2, 3})}),
+               Error);
+  EXPECT_THROW(OneNodeModel("MatMulInteger", 10)
+                   .input("a")
+                   .input("b")
+                   .constant("a_zp", Tensor::from_vector<uint8_t>({3}, {1, 2, 3}))
+                   .run({u8({2, 4}), u8({4, 2})}),
+               Error);
+  EXPECT_THROW(OneNodeModel("ConvInteger", 10).input("x").input("w").run({u8({1, 1, 4, 4}), u8({1, 1, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("ConvInteger", 10)
+                   .input("x")
+                   .input("w")
+                   .attr(ints_attr("pads", {1, 1}))
+                   .run({u8({1, 1, 4, 4}), u8({1, 1, 3, 3})}),
+               Error);
+  EXPECT_THROW(OneNodeModel("ConvInteger", 10)
+                   .input("x")
+                   .input("w")
+                   .attr(ints_attr("strides", {0, 1}))
+                   .run({u8({1, 1, 4, 4}), u8({1, 1, 3, 3})}),
+               Error);
 }
 
 TEST(ReduceSum, EmptySetGivesIdentityAndNoopKeepsInput) {

@@ -27,6 +27,35 @@ ir::Attribute string_attr(const std::string& name, const std::string& v) {
   return a;
 }
 
+ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
+  ir::Attribute a;
+  a.name = name;
+  a.kind = ir::Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+ir::Attribute floats_attr(const std::string& name, std::vector<float> v) {
+  ir::Attribute a;
+  a.name = name;
+  a.kind = ir::Attribute::Kind::kFloats;
+  a.floats = std::move(v);
+  return a;
+}
+
+ir::Attribute float_attr(const std::string& name, float v) {
+  ir::Attribute a;
+  a.name = name;
+  a.kind = ir::Attribute::Kind::kFloat;
+  a.f = v;
+  return a;
+}
+
+template <typename T>
+std::vector<T> values(const Tensor& t) {
+  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
+}
+
 // One-node model: every input is a graph input (so kernels run at Session::run, not at compile time); an undefined
 // tensor marks an omitted optional input.
 std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& inputs, size_t num_outputs = 1,
@@ -95,6 +124,16 @@ TEST(Gather, CopiesStrings) {
   EXPECT_EQ(out[0].data<std::string>()[1], "ccc");
 }
 
+TEST(Indexing, OutOfRangeIndicesFailInEveryGatherAndScatter) {
+  Tensor data = Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4});
+  Tensor bad = Tensor::from_vector<int64_t>({2, 2}, {0, 1, 2, 0});
+  EXPECT_THROW(run_op("GatherElements", {data, bad}), Error);
+  EXPECT_THROW(run_op("ScatterElements", {data, bad, data}), Error);
+  EXPECT_THROW(run_op("GatherND", {data, Tensor::from_vector<int32_t>({1, 2}, {1, -3})}), Error);
+  auto out = run_op("GatherND", {data, Tensor::from_vector<int32_t>({1, 2}, {1, -2})});
+  EXPECT_EQ(values<float>(out[0]), (std::vector<float>{3}));
+}
+
 TEST(ScatterND, RejectsOutOfRangeIndex) {
   Tensor data = Tensor::from_vector<float>({4}, {0, 0, 0, 0});
   Tensor updates = Tensor::from_vector<float>({1}, {1});
@@ -152,6 +191,32 @@ TEST(Col2Im, SumsOverlappingBlocks) {
   ASSERT_EQ(out[0].shape(), (Shape{1, 1, 3}));
   const float want[] = {1, 5, 4};
   for (int i = 0; i < 3; ++i) EXPECT_EQ(out[0].data<float>()[i], want[i]) << i;
+}
+
+// Older opsets carried these arguments as attributes; the kernels map them to the newer semantics.
+TEST(OldOpsets, AttributesInsteadOfInputs) {
+  Tensor x = Tensor::from_vector<float>({4}, {1, 2, 3, 4});
+  auto sliced = run_op("Slice", {x}, 1, {ints_attr("starts", {1}), ints_attr("ends", {-1}), ints_attr("axes", {0})}, 9);
+  EXPECT_EQ(values<float>(sliced[0]), (std::vector<float>{2, 3}));
+  auto padded = run_op("Pad", {x}, 1, {ints_attr("pads", {1, 1}), float_attr("value", 9)}, 2);
+  EXPECT_EQ(values<float>(padded[0]), (std::vector<float>{9, 1, 2, 3, 4, 9}));
+  auto parts = run_op("Split", {x}, 2, {ints_attr("split", {1, 3})}, 11);
+  EXPECT_EQ(parts[1].shape(), (Shape{3}));
+  auto squeezed = run_op("Squeeze", {x.reshaped({1, 4})}, 1, {ints_attr("axes", {0})}, 11);
+  EXPECT_EQ(squeezed[0].shape(), (Shape{4}));
+  auto top = run_op("TopK", {x}, 2, {int_attr("k", 2)}, 1);
+  EXPECT_EQ(values<float>(top[0]), (std::vector<float>{4, 3}));
+  auto dropped = run_op("Dropout", {x}, 2, {}, 7);
+  EXPECT_EQ(dropped[1].dtype(), DataType::kFloat);
+  EXPECT_EQ(values<float>(dropped[1]), (std::vector<float>{1, 1, 1, 1}));
+}
+
+TEST(OldOpsets, UpsampleAndResize10RepeatNearest) {
+  Tensor x = Tensor::from_vector<float>({1, 2}, {1, 2});
+  auto up = run_op("Upsample", {x}, 1, {floats_attr("scales", {1, 2})}, 7);
+  EXPECT_EQ(values<float>(up[0]), (std::vector<float>{1, 1, 2, 2}));
+  auto resized = run_op("Resize", {x, Tensor::from_vector<float>({2}, {1, 2})}, 1, {}, 10);
+  EXPECT_EQ(values<float>(resized[0]), (std::vector<float>{1, 1, 2, 2}));
 }
 
 }  // namespace

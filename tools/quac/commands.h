@@ -22,6 +22,7 @@ void add_run_command(CLI::App& app, CommandFn& fn);
 void add_benchmark_command(CLI::App& app, CommandFn& fn);
 void add_inspect_command(CLI::App& app, CommandFn& fn);
 void add_evaluate_command(CLI::App& app, CommandFn& fn);
+void add_quantize_command(CLI::App& app, CommandFn& fn);
 
 // "NAME=1x3x224x224" -> (NAME, shape); throws kInvalidArgument naming the flag on a malformed value.
 std::pair<std::string, Shape> parse_shape_flag(const std::string& value, const std::string& flag);

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   add_benchmark_command(app, fn);
   add_inspect_command(app, fn);
   add_evaluate_command(app, fn);
+  add_quantize_command(app, fn);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -410,6 +410,20 @@ std::shared_ptr<ir::Model> load_model_bytes(const std::string& bytes, const std:
       QUAC_THROW(kInvalidModel, label, ": node ", node.describe(), " uses domain '", node.domain,
                  "', which the model does not import");
   }
+  // Quantization scopes and reports refer to nodes by name: give unnamed (or duplicate-named) nodes unique names.
+  std::set<std::string> names;
+  for (const auto& node : model->graph.nodes) names.insert(node.name);
+  std::set<std::string> used;
+  for (size_t i = 0; i < model->graph.nodes.size(); ++i) {
+    auto& node = model->graph.nodes[i];
+    if (!node.name.empty() && used.insert(node.name).second) continue;
+    std::string base = node.name.empty() ? node.op_type + "_" + std::to_string(i) : node.name + "_" + std::to_string(i);
+    std::string name = base;
+    for (int k = 1; names.count(name) || used.count(name); ++k) name = base + "_" + std::to_string(k);
+    node.name = name;
+    used.insert(name);
+    names.insert(name);
+  }
   try {
     model->graph.topological_sort();
   } catch (const Error& e) {

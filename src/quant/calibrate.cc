@@ -1,0 +1,144 @@
+#include "quant/calibrate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "core/progress.h"
+#include "ir/graph.h"
+#include "quac/session.h"
+
+namespace quac::quant {
+
+void collect_activation_ranges(const Model& model, const Dataset& data, QuantizationScope& scope,
+                               const CalibrationOptions& options) {
+  std::map<std::string, std::vector<size_t>> taps;  // value -> activation quantizers
+  for (size_t q = 0; q < scope.quantizers.size(); ++q)
+    if (!scope.quantizers[q].is_weight) taps[scope.quantizers[q].value].push_back(q);
+  if (taps.empty()) return;
+  std::vector<size_t> indices(data.size());
+  std::iota(indices.begin(), indices.end(), size_t{0});
+  if (options.shuffle_data) std::shuffle(indices.begin(), indices.end(), std::mt19937_64(options.seed));
+  indices.resize(std::min(indices.size(), std::max<size_t>(options.stat_subset_size, 1)));
+  QUAC_CHECK(!indices.empty(), kDatasetError, data.describe(), ": no samples for calibration");
+
+  SessionOptions so;
+  so.num_threads = options.num_threads;
+  for (const auto& [value, qs] : taps) so.taps.push_back(value);
+  Session session(model, so);
+  size_t batch = std::max<size_t>(options.stat_batch_size, 1);
+  for (const auto& in : session.inputs())
+    if (in.has_shape && !in.shape.empty() && in.shape[0] > 0) batch = std::min<size_t>(batch, in.shape[0]);
+
+  struct Running {
+    double sum_min = 0, sum_max = 0;
+    size_t samples = 0;
+  };
+  std::map<std::string, Running> running;
+  Progress progress("statistics", indices.size(), options.progress);
+  for (size_t begin = 0; begin < indices.size(); begin += batch) {
+    size_t end = std::min(begin + batch, indices.size());
+    Batch b = make_batch(data, indices, begin, end);
+    int64_t rows = static_cast<int64_t>(end - begin);
+    session.run(b.inputs, [&](const std::string& value, const Tensor& t) {
+      if (t.dtype() != DataType::kFloat || t.numel() == 0) return;
+      // Per-sample statistics when the tensor is batch-first, else the whole tensor counts as one sample.
+      int64_t n = (t.rank() >= 1 && t.dim(0) == rows) ? rows : 1;
+      int64_t per = t.numel() / n;
+      const float* p = t.data<float>();
+      Running& r = running[value];
+      for (int64_t s = 0; s < n; ++s) {
+        auto [lo, hi] = std::minmax_element(p + s * per, p + (s + 1) * per);
+        r.sum_min += *lo;
+        r.sum_max += *hi;
+        ++r.samples;
+      }
+    });
+    progress.advance(end - begin);
+  }
+  progress.finish();
+  for (const auto& [value, qs] : taps) {
+    auto it = running.find(value);
+    QUAC_CHECK(it != running.end() && it->second.samples > 0, kInternal, "no statistics were collected for '", value,
+               "'");
+    float lo = static_cast<float>(it->second.sum_min / static_cast<double>(it->second.samples));
+    float hi = static_cast<float>(it->second.sum_max / static_cast<double>(it->second.samples));
+    QUAC_CHECK(std::isfinite(lo) && std::isfinite(hi), kMetricError, "activation '", value,
+               "' has a non-finite range on the calibration data");
+    for (size_t q : qs) {
+      scope.quantizers[q].range_min = {lo};
+      scope.quantizers[q].range_max = {hi};
+    }
+  }
+}
+
+void compute_weight_ranges(const ir::Graph& graph, QuantizationScope& scope) {
+  for (auto& q : scope.quantizers) {
+    if (!q.is_weight) continue;
+    const Tensor* w = graph.initializer(q.value);
+    QUAC_CHECK(w && w->dtype() == DataType::kFloat, kInternal, "weight '", q.value, "' is not a float initializer");
+    const float* p = w->data<float>();
+    if (!q.spec.per_channel) {
+      auto [lo, hi] = std::minmax_element(p, p + w->numel());
+      q.range_min = {w->numel() ? *lo : 0.0f};
+      q.range_max = {w->numel() ? *hi : 0.0f};
+      continue;
+    }
+    int64_t axis = q.spec.axis < 0 ? q.spec.axis + w->rank() : q.spec.axis;
+    int64_t channels = w->dim(axis), inner = 1, outer = 1;
+    for (int64_t d = axis + 1; d < w->rank(); ++d) inner *= w->dim(d);
+    for (int64_t d = 0; d < axis; ++d) outer *= w->dim(d);
+    q.range_min.assign(static_cast<size_t>(channels), 0.0f);
+    q.range_max.assign(static_cast<size_t>(channels), 0.0f);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t i = 0; i < inner; ++i) {
+          float v = p[(o * channels + c) * inner + i];
+          q.range_min[static_cast<size_t>(c)] = std::min(q.range_min[static_cast<size_t>(c)], v);
+          q.range_max[static_cast<size_t>(c)] = std::max(q.range_max[static_cast<size_t>(c)], v);
+        }
+  }
+}
+
+void compute_parameters(QuantizationScope& scope, const std::string& preset) {
+  QUAC_CHECK(preset == "performance" || preset == "mixed" || preset == "accuracy", kInvalidArgument, "preset '", preset,
+             "' is not one of performance, mixed, accuracy");
+  for (auto& q : scope.quantizers) {
+    QUAC_CHECK(!q.range_min.empty() && q.range_min.size() == q.range_max.size(), kInternal, "quantizer of '", q.value,
+               "' has no range");
+    bool asymmetric = !q.is_weight && preset != "performance";
+    bool non_negative = !q.is_weight && q.range_min[0] >= 0;
+    q.spec.symmetric = !asymmetric;
+    if (asymmetric || non_negative) {
+      // uint8 activations: [0, 255]; symmetric non-negative ranges keep zero point 0.
+      q.spec.is_signed = false;
+      q.spec.level_low = 0;
+      q.spec.level_high = 255;
+    }
+    q.scale.clear();
+    q.zero_point.clear();
+    for (size_t c = 0; c < q.range_min.size(); ++c) {
+      // The range always contains 0 so that zero (padding, ReLU) is exact.
+      float lo = std::min(q.range_min[c], 0.0f), hi = std::max(q.range_max[c], 0.0f);
+      float scale;
+      int64_t zp = 0;
+      if (asymmetric) {
+        scale = (hi - lo) / static_cast<float>(q.spec.level_high - q.spec.level_low);
+        if (scale > 0)
+          zp = std::clamp<int64_t>(std::llround(q.spec.level_low - lo / scale), q.spec.level_low, q.spec.level_high);
+      } else if (non_negative) {
+        scale = hi / static_cast<float>(q.spec.level_high);
+      } else {
+        scale = std::max(std::fabs(lo), std::fabs(hi)) / static_cast<float>(q.spec.level_high);
+      }
+      // A constant-zero tensor has no range; any positive scale represents it exactly.
+      if (!(scale > 0) || !std::isfinite(scale)) scale = 1.0f;
+      q.scale.push_back(scale);
+      q.zero_point.push_back(zp);
+    }
+  }
+}
+
+}  // namespace quac::quant

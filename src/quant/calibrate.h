@@ -1,0 +1,34 @@
+// Statistics and parameters: activation ranges collected through Session taps in one streaming pass over the
+// calibration subset (memory does not grow with the number of samples), weight ranges from the initializers, and
+// scales / zero points from the ranges.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "quac/dataset.h"
+#include "quac/model.h"
+#include "quant/scope.h"
+
+namespace quac::quant {
+
+struct CalibrationOptions {
+  size_t stat_subset_size = 300;
+  size_t stat_batch_size = 32;
+  bool shuffle_data = false;
+  uint64_t seed = 0;
+  int num_threads = 0;
+  bool progress = true;
+};
+
+// Activation ranges: per-sample min and max of each quantized activation, averaged over the samples (POT's default
+// estimator for the performance preset: min/max with the mean aggregator).
+void collect_activation_ranges(const Model& model, const Dataset& data, QuantizationScope& scope,
+                               const CalibrationOptions& options);
+// Weight ranges: per-channel (or whole-tensor) min and max of each quantized initializer.
+void compute_weight_ranges(const ir::Graph& graph, QuantizationScope& scope);
+// Scales and zero points from the ranges. preset "performance": symmetric activations (uint8 when the range is
+// non-negative, else int8); "mixed": asymmetric uint8 activations. Weights are symmetric int8 in both.
+void compute_parameters(QuantizationScope& scope, const std::string& preset);
+
+}  // namespace quac::quant

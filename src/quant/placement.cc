@@ -1,0 +1,85 @@
+#include "quant/placement.h"
+
+#include <algorithm>
+#include <map>
+#include <regex>
+
+namespace quac::quant {
+namespace {
+
+bool ignored(const ir::Node& node, const IgnoredScope& scope, const std::vector<std::regex>& regexes) {
+  for (const auto& n : scope.names)
+    if (n == node.name) return true;
+  for (const auto& t : scope.types)
+    if (t == node.op_type) return true;
+  for (const auto& r : regexes)
+    if (std::regex_match(node.name, r)) return true;
+  return false;
+}
+
+// The channel axis of a constant weight as read by `node` input 1: the axis of output channels.
+int64_t weight_axis(const ir::Node& node, const Tensor& w) {
+  if (node.op_type == "Conv") return 0;
+  if (node.op_type == "ConvTranspose") return 1;
+  if (node.op_type == "Gemm") return node.attr_int("transB", 0) ? 0 : 1;
+  return w.rank() - 1;  // MatMul: [.., K, N]
+}
+
+}  // namespace
+
+QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOptions& options) {
+  static const std::vector<std::string> kDevices{"ANY", "CPU", "GPU", "VPU", "GNA"};
+  if (std::find(kDevices.begin(), kDevices.end(), options.target_device) == kDevices.end())
+    QUAC_THROW(kInvalidArgument, "target_device '", options.target_device, "' is not one of ANY, CPU, GPU, VPU, GNA");
+  std::vector<std::regex> regexes;
+  for (const auto& r : options.ignored.name_regexes) {
+    try {
+      regexes.emplace_back(r);
+    } catch (const std::regex_error&) {
+      QUAC_THROW(kInvalidArgument, "ignored scope: '", r, "' is not a valid regular expression");
+    }
+  }
+  QuantizationScope scope;
+  std::map<std::string, size_t> by_value;  // value -> activation quantizer
+  auto activation = [&](const std::string& value, const ir::Node& node, size_t input) {
+    auto [it, fresh] = by_value.emplace(value, scope.quantizers.size());
+    if (fresh) {
+      Quantizer q;
+      q.value = value;
+      q.spec.level_low = -(int64_t{1} << (options.activation_bits - 1));
+      q.spec.level_high = (int64_t{1} << (options.activation_bits - 1)) - 1;
+      scope.quantizers.push_back(q);
+    }
+    scope.quantizers[it->second].uses.push_back({node.name, input});
+  };
+  for (const auto& node : graph.nodes) {
+    const std::string& op = node.op_type;
+    if (!node.domain.empty()) continue;
+    bool weighted = op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul";
+    if (!weighted || ignored(node, options.ignored, regexes)) continue;
+    if (node.inputs.size() < 2 || node.inputs[0].empty() || node.inputs[1].empty()) continue;
+    // Only float ops are quantized (integer MatMuls over indices are left alone).
+    const ir::ValueInfo* info = graph.find_value_info(node.inputs[0]);
+    if (info && info->dtype != DataType::kFloat && info->dtype != DataType::kUndefined) continue;
+    activation(node.inputs[0], node, 0);
+    const Tensor* w = graph.initializer(node.inputs[1]);
+    if (w && w->dtype() == DataType::kFloat && w->rank() >= 2) {
+      Quantizer q;
+      q.value = node.inputs[1];
+      q.is_weight = true;
+      q.spec.per_channel = options.per_channel_weights;
+      q.spec.axis = weight_axis(node, *w);
+      // Symmetric weights use the narrow range [-127, 127] so the grid is symmetric around zero.
+      q.spec.level_high = (int64_t{1} << (options.weight_bits - 1)) - 1;
+      q.spec.level_low = -q.spec.level_high;
+      q.uses.push_back({node.name, 1});
+      scope.quantizers.push_back(q);
+    } else {
+      activation(node.inputs[1], node, 1);  // MatMul of two activations (attention)
+    }
+  }
+  scope.rebuild_groups(graph);
+  return scope;
+}
+
+}  // namespace quac::quant

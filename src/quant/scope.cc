@@ -1,0 +1,80 @@
+#include "quant/scope.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+namespace quac::quant {
+
+QuantizationScope QuantizationScope::without_groups(const std::set<size_t>& removed) const {
+  QuantizationScope out;
+  std::vector<long> remap(quantizers.size(), -1);
+  for (size_t q = 0; q < quantizers.size(); ++q) {
+    const Quantizer& qz = quantizers[q];
+    if (qz.group >= 0 && removed.count(static_cast<size_t>(qz.group))) continue;
+    remap[q] = static_cast<long>(out.quantizers.size());
+    out.quantizers.push_back(qz);
+  }
+  out.groups = groups;
+  for (size_t g = 0; g < out.groups.size(); ++g) {
+    auto& group = out.groups[g];
+    std::vector<size_t> kept;
+    if (!removed.count(g))
+      for (size_t q : group.quantizers)
+        if (remap[q] >= 0) kept.push_back(static_cast<size_t>(remap[q]));
+    group.quantizers = kept;
+    if (removed.count(g)) group.nodes.clear();
+  }
+  return out;
+}
+
+size_t QuantizationScope::active_groups() const {
+  size_t n = 0;
+  for (const auto& g : groups) n += !g.quantizers.empty();
+  return n;
+}
+
+void QuantizationScope::rebuild_groups(const ir::Graph& graph) {
+  // Union-find over quantizers: every quantized op joins the quantizers it reads.
+  std::vector<size_t> parent(quantizers.size());
+  std::iota(parent.begin(), parent.end(), size_t{0});
+  auto find = [&](size_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  std::map<std::string, std::vector<size_t>> by_node;
+  for (size_t q = 0; q < quantizers.size(); ++q)
+    for (const auto& [node, input] : quantizers[q].uses) by_node[node].push_back(q);
+  for (const auto& [node, qs] : by_node)
+    for (size_t i = 1; i < qs.size(); ++i) parent[find(qs[i])] = find(qs[0]);
+  std::map<size_t, size_t> root_to_group;
+  groups.clear();
+  // Groups are numbered in graph order of their first op, so reports read top to bottom.
+  std::map<std::string, size_t> order;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) order[graph.nodes[i].name] = i;
+  std::vector<std::string> nodes_in_order;
+  for (const auto& [node, qs] : by_node) nodes_in_order.push_back(node);
+  std::sort(nodes_in_order.begin(), nodes_in_order.end(),
+            [&](const std::string& a, const std::string& b) { return order[a] < order[b]; });
+  for (const auto& node : nodes_in_order) {
+    size_t root = find(by_node[node][0]);
+    auto [it, fresh] = root_to_group.emplace(root, groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].nodes.push_back(node);
+  }
+  for (size_t q = 0; q < quantizers.size(); ++q) {
+    if (quantizers[q].uses.empty()) continue;
+    size_t g = root_to_group.at(find(q));
+    quantizers[q].group = static_cast<int>(g);
+    groups[g].quantizers.push_back(q);
+  }
+  for (auto& g : groups) {
+    const ir::Node* first = nullptr;
+    for (const auto& n : graph.nodes)
+      if (n.name == g.nodes.front()) first = &n;
+    g.label = (first ? first->op_type + " '" + first->name + "'" : "'" + g.nodes.front() + "'") +
+              (g.nodes.size() > 1 ? " (+" + std::to_string(g.nodes.size() - 1) + " ops)" : "");
+  }
+}
+
+}  // namespace quac::quant

@@ -1,0 +1,109 @@
+// Quantizer placement, groups, calibration and QDQ materialisation on a small in-memory CNN.
+#include <gtest/gtest.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+
+#include "core/random.h"
+#include "ir/onnx/onnx_io.h"
+#include "quac/session.h"
+#include "quant/calibrate.h"
+#include "quant/placement.h"
+#include "quant/qdq.h"
+#include "test_model_builder.h"
+
+namespace quac {
+namespace {
+
+// input -> Conv(w1) -> Relu -> Conv(w2) -> Add(residual from the Relu) -> MatMul(w3)
+Model small_cnn() {
+  testing::ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {-1, 2, 6, 6});
+  b.initializer("w1", random_tensor(DataType::kFloat, {4, 2, 3, 3}, 1, 0.5f));
+  b.initializer("w2", random_tensor(DataType::kFloat, {4, 4, 3, 3}, 2, 0.3f));
+  b.initializer("w3", random_tensor(DataType::kFloat, {144, 5}, 3, 0.2f));
+  b.initializer("shape", Tensor::from_vector<int64_t>({2}, {-1, 144}));
+  b.node("Conv", {"x", "w1"}, {"c1"}, {testing::attr_ints("pads", {1, 1, 1, 1})});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node("Conv", {"r1", "w2"}, {"c2"}, {testing::attr_ints("pads", {1, 1, 1, 1})});
+  b.node("Add", {"c2", "r1"}, {"a"});
+  b.node("Reshape", {"a", "shape"}, {"f"});
+  b.node("MatMul", {"f", "w3"}, {"y"});
+  return b.output("y", DataType::kFloat).build();
+}
+
+TEST(Quant, PlacementSharesQuantizersAndGroupsTheirOps) {
+  Model model = small_cnn();
+  auto scope = quant::place_quantizers(model.ir().graph, {});
+  // Activations x, r1, f; weights w1, w2, w3.
+  ASSERT_EQ(scope.quantizers.size(), 6u);
+  size_t weights = 0;
+  for (const auto& q : scope.quantizers) {
+    weights += q.is_weight;
+    if (q.is_weight) EXPECT_TRUE(q.spec.per_channel);
+  }
+  EXPECT_EQ(weights, 3u);
+  // Each op reads its own activation here, so three groups: conv1, conv2, matmul.
+  EXPECT_EQ(scope.groups.size(), 3u);
+  auto ignored = quant::place_quantizers(model.ir().graph, {.ignored = {.types = {"MatMul"}}});
+  EXPECT_EQ(ignored.groups.size(), 2u);
+  EXPECT_THROW(quant::place_quantizers(model.ir().graph, {.target_device = "TPU"}), Error);
+}
+
+TEST(Quant, QdqModelIsValidOnnxAndCloseToFloat) {
+  Model model = small_cnn();
+  auto scope = quant::place_quantizers(model.ir().graph, {});
+  // Calibrate on random data (the npy/idx readers are tested elsewhere).
+  class Random : public Dataset {
+   public:
+    size_t size() const override { return 64; }
+    DataItem get(size_t i) const override { return {{random_tensor(DataType::kFloat, {2, 6, 6}, 100 + i)}, {}, {}}; }
+    std::string describe() const override { return "random"; }
+  } data;
+  quant::collect_activation_ranges(model, data, scope, {.stat_subset_size = 64, .progress = false});
+  quant::compute_weight_ranges(model.ir().graph, scope);
+  quant::compute_parameters(scope, "performance");
+  for (const auto& q : scope.quantizers) {
+    ASSERT_FALSE(q.scale.empty());
+    for (float s : q.scale) EXPECT_GT(s, 0.0f);
+  }
+  // r1 is a ReLU output: non-negative, so unsigned.
+  for (const auto& q : scope.quantizers)
+    if (q.value == "r1") EXPECT_FALSE(q.spec.is_signed);
+
+  for (bool compress : {true, false}) {
+    auto qdq = quant::materialize_qdq(model.ir(), scope, {.compress_weights = compress});
+    onnx::ModelProto proto;
+    ASSERT_TRUE(proto.ParseFromString(onnx_io::serialize_model(*qdq)));
+    try {
+      onnx::checker::check_model(proto);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+    Session fp(model);
+    Session q8{Model(qdq)};
+    Tensor x = random_tensor(DataType::kFloat, {4, 2, 6, 6}, 7);
+    Tensor a = fp.run(std::vector<Tensor>{x})[0], b = q8.run(std::vector<Tensor>{x})[0];
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      double d = a.data<float>()[i] - b.data<float>()[i];
+      num += d * d;
+      den += double(a.data<float>()[i]) * a.data<float>()[i];
+    }
+    // 8-bit quantization of three layers: a few percent relative error, not more.
+    EXPECT_LT(std::sqrt(num / den), 0.05) << "compress=" << compress;
+    EXPECT_GT(std::sqrt(num / den), 0.0) << "the QDQ model must actually quantize";
+  }
+  // Removing a group leaves that op in float.
+  auto reverted = scope.without_groups({0});
+  EXPECT_EQ(reverted.active_groups(), 2u);
+  auto qdq = quant::materialize_qdq(model.ir(), reverted);
+  int float_convs = 0;
+  for (const auto& n : qdq->graph.nodes)
+    float_convs += n.op_type == "Conv" && n.inputs[0] == "x" && n.inputs[1] == "w1";
+  EXPECT_EQ(float_convs, 1);
+}
+
+}  // namespace
+}  // namespace quac
