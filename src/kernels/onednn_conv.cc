@@ -1,0 +1,222 @@
+// oneDNN convolution for Conv and quac.FusedConv (bias, activations and a residual Sum as post-ops). The primitive is
+// created and the weights reordered once per input shape; activations may arrive and leave in the blocked layout.
+#include <memory>
+#include <mutex>
+
+#include "kernels/blocked_layout.h"
+#include "kernels/onednn_util.h"
+#include "ops/fused_ref.h"
+#include "passes/shape_infer.h"
+
+namespace quac::kernels {
+namespace {
+
+struct PostOp {
+  std::string op;
+  float alpha, beta;
+};
+
+class ConvKernel : public Kernel {
+ public:
+  ConvKernel(const KernelInfo& info, std::vector<PostOp> post_ops) : node_(info.node), post_ops_(std::move(post_ops)) {
+    if (info.constant_inputs.size() > 1 && info.constant_inputs[1]) const_w_ = *info.constant_inputs[1];
+    if (info.constant_inputs.size() > 2 && info.constant_inputs[2]) const_b_ = *info.constant_inputs[2];
+    group_ = node_.attr_int("group", 1);
+    blocked_in_ = ops::is_blocked_input(node_, 0);
+    blocked_sum_ = ops::is_blocked_input(node_, 3);
+    blocked_out_ = node_.attr_int("blocked_output", 0) != 0;
+    for (const auto& p : post_ops_) has_sum_ |= p.op == "Sum";
+  }
+
+  void run(KernelContext& ctx) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const Tensor& x = ctx.in(0);
+    const Tensor& w = ctx.in(1);
+    if (x.dtype() != DataType::kFloat || w.dtype() != DataType::kFloat) ctx.fail("the oneDNN Conv needs float32");
+    if (w.rank() < 3 || w.rank() > 5 || group_ <= 0 || w.dim(0) % group_) ctx.fail("invalid weights or group");
+    int64_t c_in = w.dim(1) * group_, m = w.dim(0);
+    Shape xs = x.shape();
+    if (blocked_in_) {
+      if (x.rank() != 5 || x.dim(1) != (c_in + kChannelBlock - 1) / kChannelBlock)
+        ctx.fail("blocked input has unexpected shape " + shape_str(xs));
+      xs = {x.dim(0), c_in, x.dim(2), x.dim(3)};
+    }
+    if (static_cast<int64_t>(xs.size()) != w.rank() || xs[1] != c_in)
+      ctx.fail("input " + shape_str(xs) + " does not match weights " + shape_str(w.shape()));
+    if (!state_ || state_->x_shape != xs || state_->w_shape != w.shape()) prepare(ctx, xs, w.shape());
+    State& s = *state_;
+    auto& eng = cpu_engine();
+    auto& strm = cpu_stream();
+
+    dnnl::memory src_user(s.user_src, eng, const_cast<void*>(x.raw_data()));
+    dnnl::memory src = src_user;
+    if (s.user_src != s.pd.src_desc()) {
+      src = dnnl::memory(s.pd.src_desc(), eng, src_buf_.get(s.pd.src_desc().get_size()));
+      s.src_reorder.execute(strm, src_user, src);
+    }
+    dnnl::memory wmem = s.weights;
+    if (!const_w_.defined()) {
+      dnnl::memory wu(s.user_w, eng, const_cast<void*>(w.raw_data()));
+      wmem = dnnl::memory(s.pd.weights_desc(), eng, w_buf_.get(s.pd.weights_desc().get_size()));
+      s.w_reorder.execute(strm, wu, wmem);
+    }
+    const Tensor* b = ctx.input(2);
+    if (b && (b->dtype() != DataType::kFloat || b->numel() != m)) ctx.fail("bias must be float with M elements");
+
+    Tensor& out = ctx.allocate_output(0, DataType::kFloat, s.out_shape);
+    dnnl::memory dst_user(s.user_dst, eng, out.raw_data());
+    bool direct = s.user_dst == s.pd.dst_desc();
+    dnnl::memory dst = direct ? dst_user : dnnl::memory(s.pd.dst_desc(), eng, dst_buf_.get(s.pd.dst_desc().get_size()));
+    if (has_sum_) {
+      const Tensor& sum = ctx.in(3);
+      if (sum.dtype() != DataType::kFloat || sum.shape() != s.sum_shape)
+        ctx.fail("the Sum input must have shape " + shape_str(s.sum_shape) + ", got " + shape_str(sum.shape()));
+      dnnl::memory sum_user(s.user_sum, eng, const_cast<void*>(sum.raw_data()));
+      if (s.user_sum == s.pd.dst_desc())
+        std::memcpy(dst.get_data_handle(), sum.raw_data(), s.pd.dst_desc().get_size());
+      else
+        s.sum_reorder.execute(strm, sum_user, dst);
+    }
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wmem}, {DNNL_ARG_DST, dst}};
+    if (b) args[DNNL_ARG_BIAS] = dnnl::memory(s.pd.bias_desc(), eng, const_cast<void*>(b->raw_data()));
+    s.conv.execute(strm, args);
+    if (!direct) s.dst_reorder.execute(strm, dst, dst_user);
+    strm.wait();
+  }
+
+ private:
+  struct State {
+    Shape x_shape, w_shape, out_shape, sum_shape;
+    dnnl::memory::desc user_src, user_w, user_dst, user_sum;
+    dnnl::convolution_forward::primitive_desc pd;
+    dnnl::convolution_forward conv;
+    dnnl::memory weights;
+    dnnl::reorder src_reorder, w_reorder, dst_reorder, sum_reorder;
+  };
+
+  void prepare(KernelContext& ctx, const Shape& xs, const Shape& ws) {
+    auto st = std::make_unique<State>();
+    st->x_shape = xs;
+    st->w_shape = ws;
+    size_t nsp = xs.size() - 2;
+    Shape in(xs.begin() + 2, xs.end()), kernel(ws.begin() + 2, ws.end()), o, pb, pe;
+    auto ks = node_.attr_ints("kernel_shape", {});
+    if (!ks.empty() && ks != kernel) ctx.fail("kernel_shape does not match the weights");
+    if (!passes::window_output(node_, in, kernel, &o, &pb, &pe)) ctx.fail("invalid convolution attributes for input");
+    auto strides = node_.attr_ints("strides", {}), dil = node_.attr_ints("dilations", {});
+    if (strides.empty()) strides.assign(nsp, 1);
+    if (dil.empty()) dil.assign(nsp, 1);
+    for (auto& d : dil) d -= 1;  // oneDNN counts dilation from 0
+    int64_t m = ws[0];
+    Shape ys = {xs[0], m};
+    ys.insert(ys.end(), o.begin(), o.end());
+    st->sum_shape = blocked_sum_ ? blocked_shape(ys[0], ys[1], ys[2], ys[3]) : ys;
+    st->out_shape = blocked_out_ ? blocked_shape(ys[0], ys[1], ys[2], ys[3]) : ys;
+    st->user_src = blocked_in_ ? dnnl::memory::desc(to_dims(xs), dt::f32, tag::nChw8c) : plain_desc(xs);
+    st->user_dst = blocked_out_ ? dnnl::memory::desc(to_dims(ys), dt::f32, tag::nChw8c) : plain_desc(ys);
+    st->user_sum = blocked_sum_ ? dnnl::memory::desc(to_dims(ys), dt::f32, tag::nChw8c) : plain_desc(ys);
+    dnnl::memory::dims wdims;
+    tag wtag;
+    if (group_ > 1) {
+      wdims = {group_, m / group_, ws[1]};
+      wdims.insert(wdims.end(), kernel.begin(), kernel.end());
+      wtag = nsp == 1 ? tag::goiw : nsp == 2 ? tag::goihw : tag::goidhw;
+    } else {
+      wdims = to_dims(ws);
+      wtag = nsp == 1 ? tag::oiw : nsp == 2 ? tag::oihw : tag::oidhw;
+    }
+    st->user_w = dnnl::memory::desc(wdims, dt::f32, wtag);
+    dnnl::post_ops pops;
+    for (const auto& p : post_ops_) {
+      if (p.op == "Sum")
+        pops.append_sum(1.f);
+      else if (!append_eltwise(pops, p.op, p.alpha, p.beta))
+        ctx.fail("unsupported post-op " + p.op);
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(pops);
+    auto any = [](const dnnl::memory::dims& d) { return dnnl::memory::desc(d, dt::f32, tag::any); };
+    bool has_bias = node_.has_input(2);
+    // A sum post-op reads dst in the primitive's format: keep dst in the user's layout when blocked so the residual
+    // needs no reorder.
+    auto src_md = any(to_dims(xs));
+    auto dst_md = blocked_out_ ? st->user_dst : any(to_dims(ys));
+    auto bias_md = has_bias ? dnnl::memory::desc({m}, dt::f32, tag::x) : dnnl::memory::desc();
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         src_md, any(wdims), bias_md, dst_md, to_dims(strides), to_dims(dil),
+                                         to_dims(pb), to_dims(pe));
+    st->pd = dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
+    st->conv = dnnl::convolution_forward(st->pd);
+    auto& eng = cpu_engine();
+    if (st->user_src != st->pd.src_desc())
+      st->src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_src, eng, st->pd.src_desc()));
+    if (st->user_dst != st->pd.dst_desc())
+      st->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->pd.dst_desc(), eng, st->user_dst));
+    if (has_sum_ && st->user_sum != st->pd.dst_desc())
+      st->sum_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_sum, eng, st->pd.dst_desc()));
+    if (const_w_.defined()) {
+      st->weights = dnnl::memory(st->pd.weights_desc(), eng);
+      dnnl::memory wu(st->user_w, eng, const_cast<void*>(const_w_.raw_data()));
+      reorder(wu, st->weights);
+    } else if (st->user_w != st->pd.weights_desc()) {
+      st->w_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_w, eng, st->pd.weights_desc()));
+    }
+    state_ = std::move(st);
+  }
+
+  const ir::Node& node_;
+  std::vector<PostOp> post_ops_;
+  Tensor const_w_, const_b_;
+  int64_t group_ = 1;
+  bool blocked_in_ = false, blocked_sum_ = false, blocked_out_ = false, has_sum_ = false;
+  std::unique_ptr<State> state_;
+  Scratch src_buf_, w_buf_, dst_buf_;
+  std::mutex mutex_;
+};
+
+std::unique_ptr<Kernel> make_conv(const KernelInfo& info, std::string* why) {
+  const ir::Node& node = info.node;
+  if (!maybe_float(info, 0) || !maybe_float(info, 1) || (node.has_input(2) && !maybe_float(info, 2))) {
+    *why = "only float32 is supported";
+    return nullptr;
+  }
+  if (!info.constant_inputs[1] && !known_float(info, 1)) {
+    *why = "weights are neither constant nor declared float32";
+    return nullptr;
+  }
+  if (info.constant_inputs[1] && (info.constant_inputs[1]->rank() < 3 || info.constant_inputs[1]->rank() > 5)) {
+    *why = "only 1-D, 2-D and 3-D convolutions";
+    return nullptr;
+  }
+  std::vector<PostOp> post_ops;
+  auto ops = node.attr_strings("post_ops");
+  auto alphas = node.attr_floats("post_alpha"), betas = node.attr_floats("post_beta");
+  if (alphas.size() != ops.size() || betas.size() != ops.size()) {
+    *why = "post-op attributes disagree in length";
+    return nullptr;
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!known_post_op(ops[i])) {
+      *why = "unsupported post-op " + ops[i];
+      return nullptr;
+    }
+    if (ops[i] == "Sum" && i + 1 < ops.size() && std::find(ops.begin() + i + 1, ops.end(), "Sum") != ops.end()) {
+      *why = "more than one Sum";
+      return nullptr;
+    }
+    post_ops.push_back({ops[i], alphas[i], betas[i]});
+  }
+  bool blocked = node.attr_int("blocked_output", 0) != 0 || node.has("blocked_inputs");
+  if (blocked && info.constant_inputs[1] && info.constant_inputs[1]->rank() != 4) {
+    *why = "the blocked layout is 2-D only";
+    return nullptr;
+  }
+  return std::make_unique<ConvKernel>(info, std::move(post_ops));
+}
+
+QUAC_REGISTER_KERNEL({.domain = "", .op_type = "Conv", .impl = "onednn", .priority = 10, .factory = make_conv});
+QUAC_REGISTER_KERNEL(
+    {.domain = "quac", .op_type = "FusedConv", .impl = "onednn", .priority = 10, .min_opset = 0, .factory = make_conv});
+
+}  // namespace
+}  // namespace quac::kernels

@@ -1,0 +1,53 @@
+// oneDNN plumbing shared by quac's fast kernels: the CPU engine and stream, descriptor helpers, post-op mapping.
+#pragma once
+
+#include <dnnl.hpp>
+#include <string>
+#include <vector>
+
+#include "ops/kernel.h"
+#include "quac/tensor.h"
+
+namespace quac::kernels {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpu_engine();
+// One stream per thread: oneDNN streams are not meant to be shared between concurrently running threads.
+dnnl::stream& cpu_stream();
+
+inline dnnl::memory::dims to_dims(const Shape& s) { return dnnl::memory::dims(s.begin(), s.end()); }
+// Plain row-major tag for a rank (1..6).
+tag plain_tag(size_t rank);
+inline dnnl::memory::desc plain_desc(const Shape& s) { return {to_dims(s), dt::f32, plain_tag(s.size())}; }
+
+// Appends the oneDNN eltwise post-op(s) for a quac post-op name; false if unsupported.
+bool append_eltwise(dnnl::post_ops& ops, const std::string& op, float alpha, float beta);
+bool known_post_op(const std::string& op);
+
+// Runs a reorder between two memories (cached by descriptors inside oneDNN's primitive cache).
+void reorder(const dnnl::memory& from, const dnnl::memory& to);
+
+// True when the input is known (declared or constant) to be float32, or unknown; false if known to be another type.
+bool maybe_float(const KernelInfo& info, size_t index);
+// True when declared or constant type is float32.
+bool known_float(const KernelInfo& info, size_t index);
+
+// The reference (priority 0) kernel for the node, for shapes or types a fast kernel cannot take at run time; nullptr
+// when none is registered.
+std::unique_ptr<Kernel> make_reference_kernel(const KernelInfo& info);
+
+// A growable scratch buffer (64-byte aligned through Tensor) reused across runs.
+class Scratch {
+ public:
+  void* get(size_t bytes) {
+    if (buffer_.nbytes() < bytes) buffer_ = Tensor(DataType::kUInt8, {static_cast<int64_t>(bytes)});
+    return buffer_.raw_data();
+  }
+
+ private:
+  Tensor buffer_;
+};
+
+}  // namespace quac::kernels

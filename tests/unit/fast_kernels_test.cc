@@ -1,0 +1,327 @@
+// Every fast (oneDNN) kernel against the reference kernels: one list of cases drives randomised comparisons of a
+// default Session (passes + fast kernels) with a reference_kernels_only Session on fresh random inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "quac/session.h"
+#include "test_model_builder.h"
+
+namespace quac {
+namespace {
+
+using testing::attr_float;
+using testing::attr_int;
+using testing::attr_ints;
+using testing::attr_string;
+
+struct Input {
+  std::string name;
+  Shape shape;
+  bool constant = false;
+};
+
+struct Case {
+  std::string name;
+  std::string op;  // single-node case; empty when `build` makes the graph
+  std::vector<Input> inputs;
+  std::vector<ir::Attribute> attrs;
+  // For multi-node patterns: adds nodes reading the inputs and producing "y".
+  std::function<void(testing::ModelBuilder&)> build;
+  int64_t opset = 17;
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  Tensor t(DataType::kFloat, shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+Tensor scalar_const(float v) { return Tensor::scalar<float>(v); }
+
+std::vector<Case> cases() {
+  std::vector<Case> c;
+  auto conv = [&](std::string name, Shape x, Shape w, std::vector<ir::Attribute> attrs, bool bias = true,
+                  bool const_w = true) {
+    Case k{name, "Conv", {{"x", x}, {"w", w, const_w}}, std::move(attrs)};
+    if (bias) k.inputs.push_back({"b", {w[0]}, true});
+    c.push_back(k);
+  };
+  conv("conv3x3_pad", {1, 3, 9, 9}, {16, 3, 3, 3}, {attr_ints("pads", {1, 1, 1, 1})});
+  conv("conv_stride_asym_pad_batch2", {2, 5, 11, 10}, {7, 5, 3, 2},
+       {attr_ints("strides", {2, 2}), attr_ints("pads", {0, 1, 1, 0})});
+  conv("conv_group_dilation", {1, 6, 12, 12}, {10, 3, 3, 3},
+       {attr_int("group", 2), attr_ints("dilations", {2, 2}), attr_ints("pads", {2, 2, 2, 2})});
+  conv("conv_depthwise_same_upper", {2, 12, 10, 10}, {12, 1, 3, 3},
+       {attr_int("group", 12), attr_ints("strides", {2, 2}), attr_string("auto_pad", "SAME_UPPER")});
+  conv("conv_same_lower_nobias", {1, 4, 7, 7}, {9, 4, 4, 4}, {attr_string("auto_pad", "SAME_LOWER")}, false);
+  conv("conv_valid_1x1", {1, 20, 5, 6}, {13, 20, 1, 1}, {attr_string("auto_pad", "VALID")});
+  conv("conv1d", {2, 4, 17}, {6, 4, 3}, {attr_ints("pads", {1, 1})});
+  conv("conv3d", {1, 3, 5, 6, 7}, {4, 3, 3, 3, 3}, {attr_ints("pads", {1, 1, 1, 1, 1, 1})});
+  conv("conv_weights_input", {1, 8, 6, 6}, {8, 8, 3, 3}, {}, true, false);
+  c.push_back({"convtranspose_stride2",
+               "ConvTranspose",
+               {{"x", {2, 4, 5, 6}}, {"w", {4, 6, 3, 3}, true}, {"b", {6}, true}},
+               {attr_ints("strides", {2, 2}), attr_ints("pads", {1, 0, 1, 1})}});
+  c.push_back({"convtranspose_group_outpad",
+               "ConvTranspose",
+               {{"x", {1, 6, 4, 4}}, {"w", {6, 2, 3, 3}, true}},
+               {attr_int("group", 3), attr_ints("strides", {2, 2}), attr_ints("output_padding", {1, 1}),
+                attr_ints("pads", {1, 1, 1, 1})}});
+  c.push_back({"convtranspose_output_shape_dilated",
+               "ConvTranspose",
+               {{"x", {1, 3, 5, 5}}, {"w", {3, 2, 2, 2}, true}},
+               {attr_ints("strides", {2, 2}), attr_ints("dilations", {2, 2}), attr_ints("output_shape", {11, 12})}});
+  c.push_back({"convtranspose_1d_same",
+               "ConvTranspose",
+               {{"x", {2, 3, 7}}, {"w", {3, 5, 4}}},
+               {attr_ints("strides", {2}), attr_string("auto_pad", "SAME_UPPER")}});
+  auto pool = [&](std::string name, std::string op, Shape x, std::vector<ir::Attribute> attrs) {
+    c.push_back({name, op, {{"x", x}}, std::move(attrs)});
+  };
+  pool("maxpool_3x3_s2_p1", "MaxPool", {1, 10, 13, 13},
+       {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_ints("pads", {1, 1, 1, 1})});
+  pool("maxpool_ceil", "MaxPool", {2, 3, 10, 10},
+       {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_int("ceil_mode", 1)});
+  pool("maxpool_dilated", "MaxPool", {1, 4, 12, 12},
+       {attr_ints("kernel_shape", {2, 2}), attr_ints("dilations", {2, 2})});
+  pool("avgpool_exclude_pad", "AveragePool", {1, 5, 9, 9},
+       {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1})});
+  pool("avgpool_include_pad", "AveragePool", {1, 5, 9, 9},
+       {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1}), attr_int("count_include_pad", 1)});
+  pool("global_avg", "GlobalAveragePool", {2, 9, 7, 5}, {});
+  pool("global_max", "GlobalMaxPool", {2, 9, 7, 5}, {});
+  c.push_back({"gemm_transb_bias",
+               "Gemm",
+               {{"a", {3, 20}}, {"b", {12, 20}, true}, {"c", {12}, true}},
+               {attr_int("transB", 1)}});
+  c.push_back({"gemm_transa_alpha_beta",
+               "Gemm",
+               {{"a", {20, 3}}, {"b", {20, 12}}, {"c", {3, 1}, true}},
+               {attr_int("transA", 1), attr_float("alpha", 0.5f), attr_float("beta", 2.f)}});
+  c.push_back({"gemm_no_c", "Gemm", {{"a", {4, 7}}, {"b", {7, 5}, true}}, {}});
+  c.push_back({"matmul_batched_broadcast", "MatMul", {{"a", {2, 3, 4, 5}}, {"b", {3, 5, 6}}}, {}});
+  c.push_back({"matmul_const_2d", "MatMul", {{"a", {2, 7, 9}}, {"b", {9, 11}, true}}, {}});
+  c.push_back({"matmul_1d", "MatMul", {{"a", {5}}, {"b", {2, 5, 3}}}, {}});
+
+  for (std::string op : {"Relu", "Sigmoid", "Tanh", "HardSwish", "Exp", "Abs", "Neg", "Softplus"})
+    c.push_back({"eltwise_" + op, op, {{"x", {2, 3, 5, 7}}}, {}});
+  c.push_back({"eltwise_leakyrelu", "LeakyRelu", {{"x", {3, 11}}}, {attr_float("alpha", 0.1f)}});
+  c.push_back({"eltwise_elu", "Elu", {{"x", {3, 11}}}, {attr_float("alpha", 0.5f)}});
+  {
+    Case k{"eltwise_clip", "", {{"x", {4, 9}}}, {}};
+    k.build = [](testing::ModelBuilder& m) {
+      m.initializer("lo", scalar_const(-0.3f)).initializer("hi", scalar_const(0.4f));
+      m.node("Clip", {"x", "lo", "hi"}, {"y"});
+    };
+    c.push_back(k);
+  }
+  for (std::string op : {"Add", "Sub", "Mul", "Div", "Max", "Min"}) {
+    c.push_back({"binary_" + op + "_same", op, {{"a", {2, 3, 4}}, {"b", {2, 3, 4}}}, {}});
+    c.push_back({"binary_" + op + "_bcast_b", op, {{"a", {2, 3, 4, 5}}, {"b", {3, 1, 5}}}, {}});
+    c.push_back({"binary_" + op + "_bcast_a", op, {{"a", {4, 1}}, {"b", {2, 4, 6}}}, {}});
+  }
+  c.push_back({"softmax_last", "Softmax", {{"x", {3, 4, 10}}}, {}});
+  c.push_back({"softmax_axis1", "Softmax", {{"x", {3, 4, 10}}}, {attr_int("axis", 1)}});
+  c.push_back({"softmax_opset11", "Softmax", {{"x", {3, 4, 10}}}, {attr_int("axis", 1)}, nullptr, 11});
+  c.push_back({"logsoftmax", "LogSoftmax", {{"x", {5, 13}}}, {}});
+  {
+    Case k{"batchnorm_unfused", "", {{"x", {2, 5, 4, 3}}, {"s", {5}, true}, {"bb", {5}, true}, {"m", {5}, true}}, {}};
+    k.build = [](testing::ModelBuilder& m) {
+      m.initializer("v", Tensor::from_vector<float>({5}, {0.5f, 1.f, 2.f, 0.1f, 3.f}));
+      m.node("BatchNormalization", {"x", "s", "bb", "m", "v"}, {"y"}, {attr_float("epsilon", 1e-3f)});
+    };
+    c.push_back(k);
+  }
+  c.push_back(
+      {"layernorm_axis_last", "LayerNormalization", {{"x", {2, 3, 8}}, {"s", {8}, true}, {"bb", {8}, true}}, {}});
+  c.push_back({"layernorm_axis1",
+               "LayerNormalization",
+               {{"x", {2, 3, 8}}, {"s", {3, 8}, true}},
+               {attr_int("axis", 1), attr_float("epsilon", 1e-3f)}});
+  c.push_back(
+      {"concat_axis1", "Concat", {{"a", {2, 3, 4}}, {"b", {2, 5, 4}}, {"c", {2, 1, 4}}}, {attr_int("axis", 1)}});
+  c.push_back({"concat_axis_neg", "Concat", {{"a", {2, 3}}, {"b", {2, 4}}}, {attr_int("axis", -1)}});
+  for (std::string op :
+       {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare"}) {
+    c.push_back({"reduce_" + op + "_keep", op, {{"x", {3, 4, 5}}}, {attr_ints("axes", {1})}, nullptr, 11});
+    c.push_back({"reduce_" + op + "_drop_all", op, {{"x", {3, 4, 5}}}, {attr_int("keepdims", 0)}, nullptr, 11});
+  }
+
+  // Fused patterns (the passes fuse them into quac.FusedConv / quac.Gelu / LayerNormalization).
+  auto conv_then = [&](std::string name, std::function<void(testing::ModelBuilder&)> tail) {
+    Case k{name, "", {{"x", {2, 6, 9, 9}}, {"w", {10, 6, 3, 3}, true}, {"b", {10}, true}}, {}};
+    k.build = [tail](testing::ModelBuilder& m) {
+      m.node("Conv", {"x", "w", "b"}, {"c"}, {attr_ints("pads", {1, 1, 1, 1})});
+      tail(m);
+    };
+    c.push_back(k);
+  };
+  for (std::string act : {"Relu", "Sigmoid", "Tanh", "HardSwish"})
+    conv_then("conv_" + act, [act](testing::ModelBuilder& m) { m.node(act, {"c"}, {"y"}); });
+  conv_then("conv_leakyrelu",
+            [](testing::ModelBuilder& m) { m.node("LeakyRelu", {"c"}, {"y"}, {attr_float("alpha", 0.2f)}); });
+  conv_then("conv_elu", [](testing::ModelBuilder& m) { m.node("Elu", {"c"}, {"y"}, {attr_float("alpha", 0.7f)}); });
+  conv_then("conv_hardsigmoid", [](testing::ModelBuilder& m) {
+    m.node("HardSigmoid", {"c"}, {"y"}, {attr_float("alpha", 0.3f), attr_float("beta", 0.4f)});
+  });
+  conv_then("conv_relu6", [](testing::ModelBuilder& m) {
+    m.initializer("lo", scalar_const(0.f)).initializer("hi", scalar_const(0.5f));
+    m.node("Clip", {"c", "lo", "hi"}, {"y"});
+  });
+  conv_then("conv_swish", [](testing::ModelBuilder& m) {
+    m.node("Sigmoid", {"c"}, {"s"}).node("Mul", {"c", "s"}, {"y"});
+  });
+  conv_then("conv_bn_relu", [](testing::ModelBuilder& m) {
+    std::mt19937 rng(7);
+    Tensor var = random_tensor({10}, rng);
+    for (int i = 0; i < 10; ++i) var.data<float>()[i] = std::fabs(var.data<float>()[i]) + 0.5f;
+    m.initializer("g", random_tensor({10}, rng)).initializer("be", random_tensor({10}, rng));
+    m.initializer("mu", random_tensor({10}, rng)).initializer("var", var);
+    m.node("BatchNormalization", {"c", "g", "be", "mu", "var"}, {"bn"}).node("Relu", {"bn"}, {"y"});
+  });
+  {
+    // ResNet-like block: stem conv -> maxpool -> two convs with a residual Add + Relu -> global pool; 12 channels
+    // (not a multiple of 8) so the blocked layout's padding matters.
+    Case k{"resnet_block_blocked",
+           "",
+           {{"x", {2, 3, 16, 16}},
+            {"w0", {12, 3, 3, 3}, true},
+            {"w1", {12, 12, 3, 3}, true},
+            {"b1", {12}, true},
+            {"w2", {12, 12, 1, 1}, true}},
+           {}};
+    k.build = [](testing::ModelBuilder& m) {
+      m.node("Conv", {"x", "w0"}, {"c0"}, {attr_ints("pads", {1, 1, 1, 1}), attr_ints("strides", {2, 2})});
+      m.node("Relu", {"c0"}, {"r0"});
+      m.node("MaxPool", {"r0"}, {"p0"},
+             {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {1, 1}), attr_ints("pads", {1, 1, 1, 1})});
+      m.node("Conv", {"p0", "w1", "b1"}, {"c1"}, {attr_ints("pads", {1, 1, 1, 1})});
+      m.node("Relu", {"c1"}, {"r1"});
+      m.node("Conv", {"r1", "w2"}, {"c2"});
+      m.node("Add", {"c2", "p0"}, {"a"});
+      m.node("Relu", {"a"}, {"r2"});
+      m.node("GlobalAveragePool", {"r2"}, {"y"});
+    };
+    c.push_back(k);
+  }
+  {
+    Case k{"gelu_erf_pattern", "", {{"x", {3, 17}}}, {}};
+    k.build = [](testing::ModelBuilder& m) {
+      m.initializer("sqrt2", scalar_const(std::sqrt(2.f)))
+          .initializer("one", scalar_const(1.f))
+          .initializer("half", scalar_const(0.5f));
+      m.node("Div", {"x", "sqrt2"}, {"d"}).node("Erf", {"d"}, {"e"}).node("Add", {"e", "one"}, {"a"});
+      m.node("Mul", {"x", "a"}, {"m"}).node("Mul", {"m", "half"}, {"y"});
+    };
+    c.push_back(k);
+  }
+  {
+    Case k{"layernorm_pattern", "", {{"x", {2, 5, 16}}, {"gamma", {16}, true}, {"beta", {16}, true}}, {}};
+    k.build = [](testing::ModelBuilder& m) {
+      m.initializer("two", scalar_const(2.f)).initializer("eps", scalar_const(1e-5f));
+      m.node("ReduceMean", {"x"}, {"mean"}, {attr_ints("axes", {-1})});
+      m.node("Sub", {"x", "mean"}, {"d"}).node("Pow", {"d", "two"}, {"p"});
+      m.node("ReduceMean", {"p"}, {"v"}, {attr_ints("axes", {-1})});
+      m.node("Add", {"v", "eps"}, {"ve"}).node("Sqrt", {"ve"}, {"s"}).node("Div", {"d", "s"}, {"n"});
+      m.node("Mul", {"n", "gamma"}, {"g"}).node("Add", {"g", "beta"}, {"y"});
+    };
+    k.opset = 13;
+    c.push_back(k);
+  }
+  return c;
+}
+
+double rel_l2(const Tensor& a, const Tensor& b) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    double d = static_cast<double>(a.data<float>()[i]) - b.data<float>()[i];
+    num += d * d;
+    den += static_cast<double>(b.data<float>()[i]) * b.data<float>()[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+Model build_model(const Case& k, std::mt19937& rng, std::vector<Tensor>* feeds) {
+  testing::ModelBuilder m(k.opset);
+  std::vector<std::string> names;
+  for (const auto& in : k.inputs) {
+    names.push_back(in.name);
+    if (in.constant) {
+      m.initializer(in.name, random_tensor(in.shape, rng));
+    } else {
+      m.input(in.name, DataType::kFloat, in.shape);
+      feeds->push_back(random_tensor(in.shape, rng));
+    }
+  }
+  if (k.build)
+    k.build(m);
+  else
+    m.node(k.op, names, {"y"}, k.attrs);
+  m.output("y", DataType::kFloat);
+  return m.build();
+}
+
+// Runs a session; false (with the reason) when some op has no kernel of that kind yet.
+bool try_run(const Model& model, SessionOptions opts, const std::vector<Tensor>& feeds, Tensor* out,
+             std::map<std::string, int>* counts, std::string* why) {
+  try {
+    Session s(model, opts);
+    *out = s.run(feeds)[0].clone();
+    if (counts) *counts = s.kernel_counts();
+    return true;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnsupported) throw;
+    *why = e.what();
+    return false;
+  }
+}
+
+class FastKernels : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FastKernels, MatchesReference) {
+  const Case& k = GetParam();
+  for (int threads : {1, 2}) {
+    std::mt19937 rng(1234 + threads);
+    std::vector<Tensor> feeds;
+    Model model = build_model(k, rng, &feeds);
+    SessionOptions fast_opts;
+    fast_opts.num_threads = threads;
+    Tensor fast, ref, ref_fused;
+    std::map<std::string, int> counts;
+    std::string why;
+    ASSERT_TRUE(try_run(model, fast_opts, feeds, &fast, &counts, &why)) << why;
+    EXPECT_GT(counts["onednn"], 0) << "no fast kernel was used";
+    double norm = 0;
+    for (int64_t i = 0; i < fast.numel(); ++i) norm += std::fabs(fast.data<float>()[i]);
+    EXPECT_GT(norm, 0) << "all-zero output proves nothing";
+
+    // The same optimised graph on reference kernels (quac's fused reference kernels) ...
+    SessionOptions ref_fused_opts = fast_opts;
+    ref_fused_opts.reference_kernels_only = true;
+    if (try_run(model, ref_fused_opts, feeds, &ref_fused, nullptr, &why)) {
+      ASSERT_EQ(fast.shape(), ref_fused.shape());
+      EXPECT_LE(rel_l2(fast, ref_fused), 1e-5) << k.name << " vs fused reference, threads " << threads;
+    }
+    // ... and the original graph, unoptimised, on the ONNX reference kernels.
+    SessionOptions ref_opts = ref_fused_opts;
+    ref_opts.optimization_level = 0;
+    if (!try_run(model, ref_opts, feeds, &ref, nullptr, &why)) {
+      if (ref_fused.defined()) continue;
+      GTEST_SKIP() << "no reference kernel yet: " << why;
+    }
+    ASSERT_EQ(fast.shape(), ref.shape());
+    EXPECT_LE(rel_l2(fast, ref), 1e-5) << k.name << " vs reference, threads " << threads;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, FastKernels, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace quac
