@@ -92,7 +92,8 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
     if (it == feeds.end()) QUAC_THROW(kInvalidArgument, impl_->model->model_path, ": input '", d.name, "' is missing");
     ordered.push_back(it->second);
   }
-  for (const auto& [name, t] : feeds) {
+  for (const auto& feed : feeds) {
+    const std::string& name = feed.first;  // not a structured binding: clang 14 cannot capture those in lambdas
     bool known =
         std::any_of(impl_->inputs.begin(), impl_->inputs.end(), [&](const ValueDesc& d) { return d.name == name; });
     if (!known) QUAC_THROW(kInvalidArgument, impl_->model->model_path, ": the model has no input named '", name, "'");
