@@ -32,11 +32,12 @@ void collect_activation_ranges(const Model& model, const Dataset& data, Quantiza
   for (const auto& in : session.inputs())
     if (in.has_shape && !in.shape.empty() && in.shape[0] > 0) batch = std::min<size_t>(batch, in.shape[0]);
 
-  struct Running {
-    double sum_min = 0, sum_max = 0;
-    size_t samples = 0;
+  validate(options.activation_range);
+  struct Samples {
+    std::vector<double> lo, hi;
   };
-  std::map<std::string, Running> running;
+  std::map<std::string, Samples> samples;
+  std::vector<float> scratch;
   Progress progress("statistics", indices.size(), options.progress);
   for (size_t begin = 0; begin < indices.size(); begin += batch) {
     size_t end = std::min(begin + batch, indices.size());
@@ -46,25 +47,23 @@ void collect_activation_ranges(const Model& model, const Dataset& data, Quantiza
       if (t.dtype() != DataType::kFloat || t.numel() == 0) return;
       // Per-sample statistics when the tensor is batch-first, else the whole tensor counts as one sample.
       int64_t n = (t.rank() >= 1 && t.dim(0) == rows) ? rows : 1;
-      int64_t per = t.numel() / n;
+      size_t per = static_cast<size_t>(t.numel() / n);
       const float* p = t.data<float>();
-      Running& r = running[value];
-      for (int64_t s = 0; s < n; ++s) {
-        auto [lo, hi] = std::minmax_element(p + s * per, p + (s + 1) * per);
-        r.sum_min += *lo;
-        r.sum_max += *hi;
-        ++r.samples;
+      Samples& s = samples[value];
+      for (int64_t k = 0; k < n; ++k) {
+        s.lo.push_back(sample_statistic(p + k * per, per, options.activation_range.min, true, scratch));
+        s.hi.push_back(sample_statistic(p + k * per, per, options.activation_range.max, false, scratch));
       }
     });
     progress.advance(end - begin);
   }
   progress.finish();
   for (const auto& [value, qs] : taps) {
-    auto it = running.find(value);
-    QUAC_CHECK(it != running.end() && it->second.samples > 0, kInternal, "no statistics were collected for '", value,
+    auto it = samples.find(value);
+    QUAC_CHECK(it != samples.end() && !it->second.lo.empty(), kInternal, "no statistics were collected for '", value,
                "'");
-    float lo = static_cast<float>(it->second.sum_min / static_cast<double>(it->second.samples));
-    float hi = static_cast<float>(it->second.sum_max / static_cast<double>(it->second.samples));
+    float lo = static_cast<float>(aggregate(it->second.lo, options.activation_range.min));
+    float hi = static_cast<float>(aggregate(it->second.hi, options.activation_range.max));
     QUAC_CHECK(std::isfinite(lo) && std::isfinite(hi), kMetricError, "activation '", value,
                "' has a non-finite range on the calibration data");
     for (size_t q : qs) {

@@ -8,6 +8,7 @@
 
 #include "quac/dataset.h"
 #include "quac/model.h"
+#include "quant/range_estimator.h"
 #include "quant/scope.h"
 
 namespace quac::quant {
@@ -19,10 +20,12 @@ struct CalibrationOptions {
   uint64_t seed = 0;
   int num_threads = 0;
   bool progress = true;
+  RangeEstimatorConfig activation_range;  // POT's "default" preset unless set
 };
 
-// Activation ranges: per-sample min and max of each quantized activation, averaged over the samples (POT's default
-// estimator for the performance preset: min/max with the mean aggregator).
+// Activation ranges: a per-sample statistic for each side of each quantized activation's range, aggregated over
+// the samples by the configured range estimator (default: per-sample min/max, mean over samples, as POT does).
+// Memory holds one number per sample and side, never the activations.
 void collect_activation_ranges(const Model& model, const Dataset& data, QuantizationScope& scope,
                                const CalibrationOptions& options);
 // Weight ranges: per-channel (or whole-tensor) min and max of each quantized initializer.

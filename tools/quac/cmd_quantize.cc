@@ -18,7 +18,7 @@ namespace quac::cli {
 namespace {
 
 struct QuantizeArgs {
-  std::string model, data, output, preset = "performance", target_device = "CPU";
+  std::string model, data, output, preset = "performance", target_device = "CPU", range_estimator = "default";
   std::vector<std::string> ignore;
   size_t stat_subset_size = 300, stat_batch_size = 32;
   bool shuffle = false, no_compress = false, quiet = false;
@@ -54,6 +54,7 @@ int quantize_command(const QuantizeArgs& args) {
   calib.shuffle_data = args.shuffle;
   calib.seed = args.seed;
   calib.num_threads = args.threads;
+  calib.activation_range = quant::range_estimator_preset(args.range_estimator);
   quant::collect_activation_ranges(model, *dataset, scope, calib);
   quant::compute_weight_ranges(model.ir().graph, scope);
   quant::compute_parameters(scope, args.preset);
@@ -77,6 +78,10 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
   cmd->add_option("-o,--output", args->output, "Output QDQ ONNX file (written atomically)")->required();
   cmd->add_option("--preset", args->preset, "performance (symmetric) or mixed (asymmetric activations)")
       ->check(CLI::IsMember({"performance", "mixed"}))
+      ->capture_default_str();
+  cmd->add_option("--range-estimator", args->range_estimator,
+                  "Activation range preset: default (per-sample min/max, mean) or quantile (1e-4 outliers cut)")
+      ->check(CLI::IsMember({"default", "quantile"}))
       ->capture_default_str();
   cmd->add_option("--stat-subset-size", args->stat_subset_size, "Calibration samples")->capture_default_str();
   cmd->add_option("--stat-batch-size", args->stat_batch_size, "Calibration batch size")->capture_default_str();
