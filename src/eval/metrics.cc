@@ -64,6 +64,14 @@ class TopKAccuracy : public Metric {
 
 }  // namespace
 
+namespace detail {
+// Defined in metrics_{segmentation,detection,classification,regression}.cc; nullptr for names they do not know.
+std::unique_ptr<Metric> create_segmentation_metric(const std::string& name);
+std::unique_ptr<Metric> create_detection_metric(const std::string& name);
+std::unique_ptr<Metric> create_classification_metric(const std::string& name);
+std::unique_ptr<Metric> create_regression_metric(const std::string& name);
+}  // namespace detail
+
 std::unique_ptr<Metric> create_metric(const std::string& name) {
   std::smatch m;
   static const std::regex topk(R"((?:accuracy@)?top(\d{1,4}))");
@@ -72,7 +80,12 @@ std::unique_ptr<Metric> create_metric(const std::string& name) {
     QUAC_CHECK(k >= 1, kInvalidArgument, "metric '", name, "': k must be at least 1");
     return std::make_unique<TopKAccuracy>(k, name);
   }
-  QUAC_THROW(kInvalidArgument, "unknown metric '", name, "' (known: top1, top5, topK, accuracy@topK)");
+  for (auto factory : {detail::create_segmentation_metric, detail::create_detection_metric,
+                       detail::create_classification_metric, detail::create_regression_metric})
+    if (auto metric = factory(name)) return metric;
+  QUAC_THROW(kInvalidArgument, "unknown metric '", name,
+             "' (known: top1, top5, topK, accuracy@topK, mean_iou, pixel_accuracy, map, map_voc, map_coco, f1, mse, "
+             "mae)");
 }
 
 }  // namespace quac
