@@ -65,6 +65,15 @@ struct Image {
 enum class Style { kVoc, kCoco };
 constexpr size_t kCocoMaxDetections = 100;  // maxDets, per image and class
 
+// The k-th of `num` evenly spaced values from `start` to `stop`, rounded exactly as NumPy's linspace (which
+// pycocotools uses for its IoU and recall thresholds): k * step + start, and `stop` itself last. A recall such as
+// 3/100 sits exactly on a threshold, so the last bit decides whether it counts.
+double linspace(double start, double stop, int num, int k) {
+  if (k == num - 1) return stop;
+  double step = (stop - start) / (num - 1);
+  return static_cast<double>(k) * step + start;
+}
+
 // Matches one image's detections of one class at an IoU threshold: per detection 1 (true positive), 0 (false
 // positive) or -1 (ignored: explained by a difficult ground truth).
 std::vector<int> match(const std::vector<Detection>& dets, const std::vector<Truth>& truths, double threshold,
@@ -133,7 +142,7 @@ double average_precision(std::vector<std::pair<double, int>> scored, int64_t pos
   // COCO: precision at recall 0, 0.01, ..., 1 (the first point reaching that recall; 0 beyond the last recall).
   double sum = 0;
   for (int k = 0; k <= 100; ++k) {
-    double r = k / 100.0;
+    double r = linspace(0.0, 1.0, 101, k);
     auto it = std::lower_bound(recall.begin(), recall.end(), r);
     if (it != recall.end()) sum += precision[static_cast<size_t>(it - recall.begin())];
   }
@@ -146,7 +155,7 @@ double mean_average_precision(const std::vector<const Image*>& images, Style sty
   if (style == Style::kVoc)
     thresholds = {0.5};
   else
-    for (int k = 0; k < 10; ++k) thresholds.push_back(0.5 + 0.05 * k);
+    for (int k = 0; k < 10; ++k) thresholds.push_back(linspace(0.5, 0.95, 10, k));
   // Classes with a non-difficult ground truth, and their number of positives.
   std::map<int64_t, int64_t> positives;
   for (const Image* im : images)

@@ -198,6 +198,22 @@ TEST(DetectionMetrics, CocoMapByHand) {
   EXPECT_EQ(m->attributes().at("map_coco").type, "coco_precision");
 }
 
+TEST(DetectionMetrics, CocoRecallThresholdsRoundLikePycocotools) {
+  // 20 disjoint truths of class 0; detections: 7 exact hits, a miss, an exact hit. Recall 0.05 .. 0.35 at precision
+  // 1, 0.35 at 7/8, 0.40 at 8/9 (envelope 8/9). pycocotools' recall thresholds come from np.linspace, whose 36th value
+  // is 35 * 0.01 = 0.35000000000000003 > 7/20: the point at 0.35 takes the precision of recall 0.40. So 35 points
+  // at 1 and 6 (0.35 .. 0.40) at 8/9, the same at every IoU threshold (exact boxes); 35/100 would give 36 and 5.
+  std::vector<std::vector<float>> rows;
+  std::vector<Det> dets;
+  for (int g = 0; g < 20; ++g) rows.push_back({0, 20.0f * g, 0, 20.0f * g + 10, 10});
+  for (int g = 0; g < 7; ++g) dets.push_back({20.0f * g, 0, 20.0f * g + 10, 10, 0.9f - 0.05f * g, 0});
+  dets.push_back({500, 500, 510, 510, 0.5f, 0});
+  dets.push_back({140, 0, 150, 10, 0.4f, 0});
+  auto m = create_metric("map_coco");
+  m->update(detections({dets}, 9), {truths(rows)});
+  EXPECT_NEAR(m->avg_value().at("map_coco"), (35 + 6 * 8.0 / 9) / 101, 1e-12);
+}
+
 TEST(DetectionMetrics, DifficultTruthsAndEmptyImages) {
   // Truths: class 0 (0,0,10,10) difficult, (20,20,30,30) normal. Detections: the difficult box (0.9), nothing
   // (0.85), the normal box (0.8).
