@@ -1,18 +1,19 @@
 // Classification metrics from the confusion matrix: "f1", reported together with "precision" and "recall".
 //
 // Output 0 is float class scores [N, C] (C >= 2; the prediction is the argmax, first index on ties); the annotation of
-// each item is one integer class index. With C == 2 the metrics are binary, for the positive class 1. With C > 2 they
-// are macro averages (as scikit-learn's average="macro"): precision, recall and F1 are computed per class and averaged
-// over the classes that occur in the labels or the predictions; a class never predicted has precision 0, a class never
-// labelled has recall 0, and F1 is 0 when precision + recall is 0. macro F1 is the mean of the per-class F1 values,
-// not the harmonic mean of macro precision and recall. Everything is computed from the confusion matrix accumulated
-// since reset(); with no counted item every value is 0.
+// each item is one class index (integer, or float holding an integer). With C == 2 the metrics are binary, for the
+// positive class 1. With C > 2 they are macro averages (as scikit-learn's average="macro"): precision, recall and F1
+// are computed per class and averaged over the classes that occur in the labels or the predictions; a class never
+// predicted has precision 0, a class never labelled has recall 0, and F1 is 0 when precision + recall is 0. macro F1 is
+// the mean of the per-class F1 values, not the harmonic mean of macro precision and recall. Everything is computed from
+// the confusion matrix accumulated since reset(); with no counted item every value is 0.
 //
 // Per-sample values: none. F1, precision and recall are ratios of dataset-level counts, and no per-item quantity sums
 // or averages to them: per-item correctness (1/0) would be top-1 accuracy in disguise and would mis-rank items (a
 // correct item of a rare class moves macro F1 much more than one of a common class). value() therefore reports an
 // empty vector for each name; the evaluator drops per-sample lists that do not cover the batch, and the
 // accuracy-aware ranking falls back to the distance between the quantized and the reference outputs.
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,24 +37,28 @@ class F1Metric : public Metric {
                annotations.size(), " annotations");
     QUAC_CHECK(confusion_.empty() || classes_ == classes, kMetricError, "f1: output 0 has ", classes,
                " classes, earlier batches had ", classes_);
-    if (confusion_.empty()) {
-      classes_ = classes;
-      confusion_.assign(static_cast<size_t>(classes * classes), 0);
-    }
+    // Counted into a copy so that a bad item leaves the accumulated counts untouched.
+    std::vector<int64_t> confusion = confusion_;
+    if (confusion.empty()) confusion.assign(static_cast<size_t>(classes * classes), 0);
     std::vector<float> scores = logits.to_float_vector();
     for (int64_t i = 0; i < n; ++i) {
       const Tensor& a = annotations[static_cast<size_t>(i)];
-      QUAC_CHECK(a.defined() && a.numel() == 1 && dtype_is_integer(a.dtype()), kMetricError, "f1: annotation of item ",
-                 i, " of the batch must be one integer class index");
-      int64_t label = a.scalar_as_int(0);
-      QUAC_CHECK(label >= 0 && label < classes, kMetricError, "f1: label ", label, " of item ", i, " out of range for ",
-                 classes, " classes");
+      QUAC_CHECK(a.defined() && a.numel() == 1 && (dtype_is_integer(a.dtype()) || dtype_is_float(a.dtype())),
+                 kMetricError, "f1: annotation of item ", i, " of the batch must be one class index");
+      double value = a.scalar_as_double(0);
+      QUAC_CHECK(value == std::floor(value), kMetricError, "f1: annotation of item ", i, " is ", value,
+                 ", not an integer class index");
+      QUAC_CHECK(value >= 0 && value < static_cast<double>(classes), kMetricError, "f1: label ", value, " of item ", i,
+                 " out of range for ", classes, " classes");
+      auto label = static_cast<int64_t>(value);
       const float* row = scores.data() + i * classes;
       int64_t pred = 0;
       for (int64_t c = 1; c < classes; ++c)
         if (row[c] > row[pred]) pred = c;
-      ++confusion_[static_cast<size_t>(label * classes + pred)];  // rows: truth, columns: prediction
+      ++confusion[static_cast<size_t>(label * classes + pred)];  // rows: truth, columns: prediction
     }
+    classes_ = classes;
+    confusion_ = std::move(confusion);
   }
 
   std::map<std::string, std::vector<double>> value() const override {

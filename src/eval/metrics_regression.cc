@@ -32,7 +32,7 @@ class RegressionMetric : public Metric {
     with_batch.insert(with_batch.begin(), 1);
     int64_t per_item = shape_numel(item_shape);
     std::vector<float> predicted = out.to_float_vector();
-    last_.assign(static_cast<size_t>(n), 0.0);
+    std::vector<double> values(static_cast<size_t>(n), 0.0);
     for (int64_t i = 0; i < n; ++i) {
       const Tensor& a = annotations[static_cast<size_t>(i)];
       QUAC_CHECK(a.defined(), kMetricError, name_, ": item ", i, " of the batch has no annotation");
@@ -50,10 +50,12 @@ class RegressionMetric : public Metric {
       double v = per_item ? sum / static_cast<double>(per_item) : 0.0;
       QUAC_CHECK(std::isfinite(v), kMetricError, name_, ": item ", i,
                  " gives a non-finite error (NaN or infinity in the annotation)");
-      last_[static_cast<size_t>(i)] = v;
-      sum_ += v;
+      values[static_cast<size_t>(i)] = v;
     }
-    count_ += static_cast<size_t>(n);
+    // Accumulated only once every item of the batch is valid.
+    for (double v : values) sum_ += v;
+    count_ += values.size();
+    last_ = std::move(values);
   }
   std::map<std::string, std::vector<double>> value() const override { return {{name_, last_}}; }
   std::map<std::string, double> avg_value() const override {

@@ -362,8 +362,17 @@ TEST(F1Metric, BadOutputsAndAnnotations) {
       },
       {"f1", "item 1"});
   expect_metric_error([&] { m->update({one_hot_logits({0, 1}, 2)}, labels({0, 5})); }, {"f1", "label 5", "item 1"});
-  m->update({one_hot_logits({0, 1}, 2)}, labels({0, 1}));
+  expect_metric_error(
+      [&] {
+        m->update({one_hot_logits({0, 1}, 2)}, {Tensor::scalar<float>(0), Tensor::scalar<float>(0.5f)});
+      },
+      {"f1", "item 1", "not an integer"});
+  m->update({one_hot_logits({0, 1}, 2)}, {Tensor::scalar<float>(0), Tensor::scalar<float>(1)});  // float labels
+  EXPECT_DOUBLE_EQ(m->avg_value().at("f1"), 1.0);
   expect_metric_error([&] { m->update({one_hot_logits({0, 1}, 3)}, labels({0, 1})); }, {"f1", "3 classes"});
+  // A failed update leaves the counts as they were: labels 1 then 7 (bad) after a perfect batch.
+  expect_metric_error([&] { m->update({one_hot_logits({0, 0}, 2)}, labels({1, 7})); }, {"f1", "label 7"});
+  EXPECT_DOUBLE_EQ(m->avg_value().at("f1"), 1.0);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -414,6 +423,10 @@ TEST(RegressionMetrics, BadOutputsAndAnnotations) {
         m->update({out}, {good, Tensor::from_vector<float>({3}, {0, NAN, 0})});
       },
       {"mse", "item 1", "non-finite"});
+  // Failed updates accumulated nothing.
+  EXPECT_DOUBLE_EQ(m->avg_value().at("mse"), 0.0);
+  m->update({out}, {good, Tensor::from_vector<float>({3}, {0, 0, 3})});
+  EXPECT_DOUBLE_EQ(m->avg_value().at("mse"), 1.5);  // item errors 0 and 3
 }
 
 // ---------------------------------------------------------------------------------------------------------------
