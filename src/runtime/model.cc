@@ -2,6 +2,8 @@
 
 #include "ir/graph.h"
 #include "ir/onnx/onnx_io.h"
+#include "quant/qdq.h"
+#include "quant/scope.h"
 
 namespace quac {
 
@@ -23,6 +25,17 @@ ValueDesc to_desc(const ir::ValueInfo& v) {
   return d;
 }
 }  // namespace
+
+Model Model::with_scope(std::shared_ptr<const quant::QuantizationScope> scope) const {
+  Model m = *this;
+  m.scope_ = std::move(scope);
+  return m;
+}
+
+std::shared_ptr<const ir::Model> Model::executable() const {
+  if (!scope_) return ir_;
+  return quant::materialize_qdq(ir(), *scope_, {.compress_weights = compress_weights_});
+}
 
 std::vector<ValueDesc> Model::inputs() const {
   std::vector<ValueDesc> out;
@@ -48,6 +61,8 @@ const std::string& Model::path() const { return ir().model_path; }
 
 Model load_model(const std::string& path) { return Model(onnx_io::load_model_file(path)); }
 
-void save_model(const Model& model, const std::string& path) { onnx_io::save_model_file(model.ir(), path); }
+void save_model(const Model& model, const std::string& path) { onnx_io::save_model_file(*model.executable(), path); }
+
+void compress_model_weights(Model& model) { model.set_compress_weights(true); }
 
 }  // namespace quac

@@ -43,7 +43,8 @@ struct Session::Impl {
 
 Session::Session(const Model& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
   QUAC_CHECK(model.loaded(), kInvalidArgument, "Session: the model is empty (not loaded)");
-  impl_->model = model.ir_ptr();
+  // A quantized model runs as its materialised QDQ graph, which the passes lower to INT8 kernels.
+  impl_->model = model.executable();
   impl_->options = options;
   impl_->threads = options.num_threads > 0 ? options.num_threads : omp_get_num_procs();
   impl_->graph = std::make_shared<ir::Graph>(impl_->model->graph);

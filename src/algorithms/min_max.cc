@@ -1,0 +1,147 @@
+// MinMaxQuantization and DefaultQuantization (POT names and parameters): quantizer placement, activation statistics
+// through taps, ranges from the configured estimators, parameters from the preset. Parameters quac does not
+// implement yet are refused with kUnsupported naming them when set to a non-default value: never silently ignored.
+#include <cstdio>
+
+#include "algorithms/algorithm.h"
+#include "quant/calibrate.h"
+#include "quant/placement.h"
+#include "quant/scope.h"
+
+namespace quac::algorithms {
+namespace {
+
+struct MinMaxParams {
+  std::string preset = "performance";
+  quant::PlacementOptions placement;
+  quant::CalibrationOptions calibration;
+  bool use_fast_bias = true;
+  bool is_default_quantization = false;
+};
+
+quant::StatConfig read_stat(config::ParamReader r, quant::StatConfig base) {
+  base.type = r.get<std::string>("type", base.type);
+  base.aggregator = r.get<std::string>("aggregator", base.aggregator);
+  base.outlier_prob = r.get<double>("outlier_prob", base.outlier_prob);
+  if (auto c = r.optional<double>("clipping_value")) base.clipping_value = *c;
+  r.accept("granularity");
+  r.finish();
+  return base;
+}
+
+quant::RangeEstimatorConfig read_range_estimator(config::ParamReader r) {
+  quant::RangeEstimatorConfig c = quant::range_estimator_preset(r.get<std::string>("preset", "default"));
+  if (r.has("min")) c.min = read_stat(r.object("min"), c.min);
+  if (r.has("max")) c.max = read_stat(r.object("max"), c.max);
+  r.finish();
+  quant::validate(c);
+  return c;
+}
+
+void unsupported_unless(bool ok, const std::string& path, const std::string& what) {
+  if (!ok) QUAC_THROW(kUnsupported, path, ": ", what, " is not implemented yet in quac");
+}
+
+MinMaxParams read_params(config::ParamReader& r, bool is_default) {
+  MinMaxParams p;
+  p.is_default_quantization = is_default;
+  p.preset = r.get<std::string>("preset", "performance");
+  if (p.preset != "performance" && p.preset != "mixed" && p.preset != "accuracy")
+    QUAC_THROW(kInvalidArgument, r.path(), ".preset: '", p.preset, "' is not one of performance, mixed, accuracy");
+  unsupported_unless(p.preset != "accuracy", r.path() + ".preset", "the accuracy preset");
+  p.placement.target_device = r.get<std::string>("target_device", "ANY");
+  p.calibration.stat_subset_size = r.get<size_t>("stat_subset_size", 300);
+  p.calibration.stat_batch_size = r.get<size_t>("stat_batch_size", 1);
+  p.calibration.shuffle_data = r.get<bool>("shuffle_data", false);
+  p.calibration.seed = r.get<uint64_t>("seed", 0);
+  QUAC_CHECK(p.calibration.stat_subset_size > 0, kInvalidArgument, r.path(), ".stat_subset_size must be positive");
+  p.use_fast_bias = r.get<bool>("use_fast_bias", true);
+  r.get<bool>("inplace_statistics", true);  // memory behaviour only: quac always streams statistics
+  unsupported_unless(!r.get<bool>("use_layerwise_tuning", false), r.path() + ".use_layerwise_tuning",
+                     "layer-wise tuning");
+  auto model_type = r.optional<std::string>("model_type");
+  unsupported_unless(!model_type, r.path() + ".model_type", "model_type '" + model_type.value_or("") + "'");
+  auto saturation_fix = r.get<std::string>("saturation_fix", "first_layer");
+  if (saturation_fix != "first_layer" && saturation_fix != "all" && saturation_fix != "no")
+    QUAC_THROW(kInvalidArgument, r.path(), ".saturation_fix: '", saturation_fix,
+               "' is not one of first_layer, all, no");
+  auto ignored = r.object("ignored");
+  p.placement.ignored.names = ignored.get<std::vector<std::string>>("scope", {});
+  for (auto op : ignored.objects("operations")) {
+    p.placement.ignored.types.push_back(op.required<std::string>("type"));
+    unsupported_unless(!op.has("attributes") || op.json().at("attributes").empty(), op.path() + ".attributes",
+                       "matching ignored operations by attributes");
+    op.accept("attributes");
+    op.finish();
+  }
+  ignored.finish();
+  auto weights = r.object("weights");
+  p.placement.weight_bits = weights.get<int>("bits", 8);
+  unsupported_unless(weights.get<std::string>("mode", "symmetric") == "symmetric", weights.path() + ".mode",
+                     "asymmetric weights");
+  std::string wg = weights.get<std::string>("granularity", "perchannel");
+  QUAC_CHECK(wg == "perchannel" || wg == "pertensor", kInvalidArgument, weights.path(),
+             ".granularity must be perchannel or pertensor");
+  p.placement.per_channel_weights = wg == "perchannel";
+  weights.accept("level_low");
+  weights.accept("level_high");
+  if (weights.has("range_estimator")) {
+    auto re = weights.object("range_estimator");
+    re.accept("max");
+    re.accept("min");
+    re.accept("preset");
+    re.finish();
+  }
+  weights.finish();
+  auto activations = r.object("activations");
+  p.placement.activation_bits = activations.get<int>("bits", 8);
+  std::string am = activations.get<std::string>("mode", p.preset == "mixed" ? "asymmetric" : "symmetric");
+  QUAC_CHECK(am == "symmetric" || am == "asymmetric", kInvalidArgument, activations.path(),
+             ".mode must be symmetric or asymmetric");
+  if (am == "asymmetric") p.preset = "mixed";
+  unsupported_unless(activations.get<std::string>("granularity", "pertensor") == "pertensor",
+                     activations.path() + ".granularity", "per-channel activations");
+  activations.accept("level_low");
+  activations.accept("level_high");
+  if (activations.has("range_estimator"))
+    p.calibration.activation_range = read_range_estimator(activations.object("range_estimator"));
+  activations.finish();
+  for (int bits : {p.placement.weight_bits, p.placement.activation_bits})
+    QUAC_CHECK(bits >= 2 && bits <= 8, kInvalidArgument, r.path(), ": bits must be between 2 and 8");
+  return p;
+}
+
+class MinMaxQuantization : public Algorithm {
+ public:
+  explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
+  Model run(const Model& model, Engine& engine) override {
+    if (p_.is_default_quantization && p_.use_fast_bias)
+      std::fprintf(stderr,
+                   "[quac] DefaultQuantization: FastBiasCorrection is not implemented yet; running "
+                   "MinMaxQuantization alone\n");
+    quant::PlacementOptions placement = p_.placement;
+    if (model.opset() < 13) placement.per_channel_weights = false;  // per-axis QDQ needs opset 13
+    auto scope = std::make_shared<quant::QuantizationScope>(quant::place_quantizers(model.ir().graph, placement));
+    quant::CalibrationOptions calibration = p_.calibration;
+    calibration.num_threads = engine.options().num_threads;
+    calibration.progress = engine.options().progress;
+    // Statistics are always gathered on the FP32 graph, whatever the input model's scope.
+    quant::collect_activation_ranges(Model(model.ir_ptr()), engine.dataset(), *scope, calibration);
+    quant::compute_weight_ranges(model.ir().graph, *scope);
+    quant::compute_parameters(*scope, p_.preset);
+    return model.with_scope(scope);
+  }
+
+ private:
+  MinMaxParams p_;
+};
+
+QUAC_REGISTER_ALGORITHM("MinMaxQuantization", [](config::ParamReader& r) -> std::unique_ptr<Algorithm> {
+  return std::make_unique<MinMaxQuantization>(read_params(r, false));
+});
+QUAC_REGISTER_ALGORITHM("DefaultQuantization", [](config::ParamReader& r) -> std::unique_ptr<Algorithm> {
+  return std::make_unique<MinMaxQuantization>(read_params(r, true));
+});
+
+}  // namespace
+}  // namespace quac::algorithms
