@@ -29,7 +29,9 @@ class Metric {
 };
 
 // Built-in metrics by name: "top1", "top5", "topK" / "accuracy@topK" (top-k accuracy of output 0 against integer
-// class annotations). Throws kInvalidArgument listing the known names.
+// class annotations); "mean_iou", "pixel_accuracy" (segmentation); "map" / "map_voc", "map_coco" (detection outputs
+// boxes, scores, classes); "f1" (with precision and recall; no per-sample values); "mse", "mae" (higher-worse).
+// Throws kInvalidArgument listing the known names.
 std::unique_ptr<Metric> create_metric(const std::string& name);
 
 }  // namespace quac

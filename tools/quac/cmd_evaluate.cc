@@ -47,7 +47,10 @@ void add_evaluate_command(CLI::App& app, CommandFn& fn) {
                   "Dataset: npy:DIR (x.npy, y.npy), idx:DIR[,split=test|train][,mean=M][,std=S][,limit=N], or "
                   "random[,n=N]")
       ->required();
-  cmd->add_option("-m,--metric", args->metric, "Metric: top1, top5, topK, accuracy@topK")->capture_default_str();
+  cmd->add_option("-m,--metric", args->metric,
+                  "Metric: top1, top5, topK, accuracy@topK, mean_iou, pixel_accuracy, map, map_voc, map_coco, f1, "
+                  "precision, recall, mse, mae")
+      ->capture_default_str();
   cmd->add_option("-b,--batch", args->batch, "Batch size")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print one JSON object: {\"metrics\": {...}, \"items\": N, \"seconds\": t}");
