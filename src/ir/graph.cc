@@ -34,6 +34,56 @@ const char* attribute_kind_name(Attribute::Kind kind) {
   return "unknown";
 }
 
+namespace {
+Attribute named(const std::string& name, Attribute::Kind kind) {
+  Attribute a;
+  a.name = name;
+  a.kind = kind;
+  return a;
+}
+}  // namespace
+
+Attribute make_int_attr(const std::string& name, int64_t value) {
+  Attribute a = named(name, Attribute::Kind::kInt);
+  a.i = value;
+  return a;
+}
+Attribute make_float_attr(const std::string& name, float value) {
+  Attribute a = named(name, Attribute::Kind::kFloat);
+  a.f = value;
+  return a;
+}
+Attribute make_string_attr(const std::string& name, std::string value) {
+  Attribute a = named(name, Attribute::Kind::kString);
+  a.s = std::move(value);
+  return a;
+}
+Attribute make_ints_attr(const std::string& name, std::vector<int64_t> values) {
+  Attribute a = named(name, Attribute::Kind::kInts);
+  a.ints = std::move(values);
+  return a;
+}
+Attribute make_floats_attr(const std::string& name, std::vector<float> values) {
+  Attribute a = named(name, Attribute::Kind::kFloats);
+  a.floats = std::move(values);
+  return a;
+}
+Attribute make_strings_attr(const std::string& name, std::vector<std::string> values) {
+  Attribute a = named(name, Attribute::Kind::kStrings);
+  a.strings = std::move(values);
+  return a;
+}
+Attribute make_tensor_attr(const std::string& name, Tensor value) {
+  Attribute a = named(name, Attribute::Kind::kTensor);
+  a.t = std::move(value);
+  return a;
+}
+Attribute make_graph_attr(const std::string& name, std::shared_ptr<Graph> value) {
+  Attribute a = named(name, Attribute::Kind::kGraph);
+  a.g = std::move(value);
+  return a;
+}
+
 const Attribute* Node::find(const std::string& attr_name) const {
   for (const auto& a : attributes)
     if (a.name == attr_name) return &a;

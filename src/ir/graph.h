@@ -31,6 +31,16 @@ struct Attribute {
 };
 const char* attribute_kind_name(Attribute::Kind kind);
 
+// Attribute factories, for passes, quantization and tests that build nodes.
+Attribute make_int_attr(const std::string& name, int64_t value);
+Attribute make_float_attr(const std::string& name, float value);
+Attribute make_string_attr(const std::string& name, std::string value);
+Attribute make_ints_attr(const std::string& name, std::vector<int64_t> values);
+Attribute make_floats_attr(const std::string& name, std::vector<float> values);
+Attribute make_strings_attr(const std::string& name, std::vector<std::string> values);
+Attribute make_tensor_attr(const std::string& name, Tensor value);
+Attribute make_graph_attr(const std::string& name, std::shared_ptr<Graph> value);
+
 // One dimension of a declared shape: a number, or a symbolic name (or unknown, value < 0 and empty param).
 struct Dim {
   int64_t value = -1;

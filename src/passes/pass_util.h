@@ -11,12 +11,12 @@
 
 namespace quac::passes {
 
-ir::Attribute make_int_attr(const std::string& name, int64_t v);
-ir::Attribute make_float_attr(const std::string& name, float v);
-ir::Attribute make_ints_attr(const std::string& name, std::vector<int64_t> v);
-ir::Attribute make_floats_attr(const std::string& name, std::vector<float> v);
-ir::Attribute make_strings_attr(const std::string& name, std::vector<std::string> v);
-ir::Attribute make_string_attr(const std::string& name, std::string v);
+using ir::make_float_attr;
+using ir::make_floats_attr;
+using ir::make_int_attr;
+using ir::make_ints_attr;
+using ir::make_string_attr;
+using ir::make_strings_attr;
 
 // Replaces every read of `from` (node inputs, subgraph captures are not rewritten) with `to`.
 void replace_uses(ir::Graph& graph, const std::string& from, const std::string& to);

@@ -47,14 +47,6 @@ Tensor quantize_weight(const Tensor& w, const Quantizer& q) {
   return out;
 }
 
-ir::Attribute int_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
 }  // namespace
 
 std::shared_ptr<ir::Model> materialize_qdq(const ir::Model& model, const QuantizationScope& scope,
@@ -80,7 +72,7 @@ std::shared_ptr<ir::Model> materialize_qdq(const ir::Model& model, const Quantiz
     ir::Node dequant;
     dequant.op_type = "DequantizeLinear";
     dequant.name = base + "_DequantizeLinear";
-    if (q.spec.per_channel) dequant.attributes.push_back(int_attr("axis", q.spec.axis));
+    if (q.spec.per_channel) dequant.attributes.push_back(ir::make_int_attr("axis", q.spec.axis));
     if (q.is_weight && options.compress_weights) {
       const Tensor* w = model.graph.initializer(q.value);
       QUAC_CHECK(w != nullptr, kInternal, "weight '", q.value, "' is not an initializer");
@@ -90,7 +82,7 @@ std::shared_ptr<ir::Model> materialize_qdq(const ir::Model& model, const Quantiz
       ir::Node quant;
       quant.op_type = "QuantizeLinear";
       quant.name = base + "_QuantizeLinear";
-      if (q.spec.per_channel) quant.attributes.push_back(int_attr("axis", q.spec.axis));
+      if (q.spec.per_channel) quant.attributes.push_back(ir::make_int_attr("axis", q.spec.axis));
       quant.inputs = {q.value, scale, zp};
       quant.outputs = {base};
       added.push_back(quant);

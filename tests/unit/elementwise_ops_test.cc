@@ -13,22 +13,6 @@
 namespace quac {
 namespace {
 
-ir::Attribute int_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
-ir::Attribute string_attr(const std::string& name, const std::string& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = v;
-  return a;
-}
-
 // Runs a one-node model on the reference kernels with `threads` threads.
 std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& inputs,
                            const std::vector<ir::Attribute>& attrs = {}, int64_t opset = 17, int threads = 1) {
@@ -89,7 +73,7 @@ TEST(Broadcast, LegacyAxisAttribute) {
   // Opset 6: B of shape [3] aligned to axis 1 of A [2, 3, 2].
   Tensor a = Tensor::zeros(DataType::kFloat, {2, 3, 2});
   Tensor b = Tensor::from_vector<float>({3}, {1, 2, 3});
-  Tensor y = run_op("Add", {a, b}, {int_attr("broadcast", 1), int_attr("axis", 1)}, 6)[0];
+  Tensor y = run_op("Add", {a, b}, {ir::make_int_attr("broadcast", 1), ir::make_int_attr("axis", 1)}, 6)[0];
   EXPECT_EQ(values<float>(y), (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}));
 }
 
@@ -98,7 +82,8 @@ TEST(Integer, DivTruncatesAndModFollowsDivisorSign) {
   Tensor b = Tensor::from_vector<int32_t>({4}, {2, 2, -2, -2});
   EXPECT_EQ(values<int32_t>(run_op("Div", {a, b})[0]), (std::vector<int32_t>{3, -3, -3, 3}));
   EXPECT_EQ(values<int32_t>(run_op("Mod", {a, b})[0]), (std::vector<int32_t>{1, 1, -1, -1}));
-  EXPECT_EQ(values<int32_t>(run_op("Mod", {a, b}, {int_attr("fmod", 1)})[0]), (std::vector<int32_t>{1, -1, 1, -1}));
+  EXPECT_EQ(values<int32_t>(run_op("Mod", {a, b}, {ir::make_int_attr("fmod", 1)})[0]),
+            (std::vector<int32_t>{1, -1, 1, -1}));
   Tensor zero = Tensor::from_vector<int32_t>({4}, {1, 0, 1, 1});
   EXPECT_THROW(run_op("Div", {a, zero}), Error);
   EXPECT_THROW(run_op("Mod", {a, zero}), Error);
@@ -116,25 +101,26 @@ TEST(Integer, PowMixedTypes) {
 TEST(Cast, RoundsToNearestEven) {
   // 1 + 2^-8 is halfway between two bfloat16 values: ties go to the even mantissa (1.0).
   Tensor x = Tensor::from_vector<float>({3}, {1.00390625f, 1.01171875f, -2.5f});
-  Tensor y = run_op("Cast", {x}, {int_attr("to", static_cast<int64_t>(DataType::kBFloat16))})[0];
+  Tensor y = run_op("Cast", {x}, {ir::make_int_attr("to", static_cast<int64_t>(DataType::kBFloat16))})[0];
   ASSERT_EQ(y.dtype(), DataType::kBFloat16);
   EXPECT_EQ(y.data<BFloat16>()[0].bits, 0x3f80);  // 1.0
   EXPECT_EQ(y.data<BFloat16>()[1].bits, 0x3f82);  // 1.015625 (odd 0x3f81 rounds up to even)
   // double -> float16 in one rounding step: 1 + 2^-11 + 2^-40 is just above the tie, so it rounds up.
   Tensor d = Tensor::from_vector<double>({1}, {1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40)});
-  Tensor h = run_op("Cast", {d}, {int_attr("to", static_cast<int64_t>(DataType::kFloat16))})[0];
+  Tensor h = run_op("Cast", {d}, {ir::make_int_attr("to", static_cast<int64_t>(DataType::kFloat16))})[0];
   EXPECT_EQ(h.data<Float16>()[0].bits, 0x3c01);
   // float -> int truncates toward zero; opset 1 names the type as a string.
   Tensor f = Tensor::from_vector<float>({3}, {2.7f, -2.7f, 0.5f});
-  EXPECT_EQ(values<int32_t>(run_op("Cast", {f}, {string_attr("to", "INT32")}, 1)[0]), (std::vector<int32_t>{2, -2, 0}));
+  EXPECT_EQ(values<int32_t>(run_op("Cast", {f}, {ir::make_string_attr("to", "INT32")}, 1)[0]),
+            (std::vector<int32_t>{2, -2, 0}));
 }
 
 TEST(Cast, StringsLikeNumpy) {
   Tensor f = Tensor::from_vector<float>({5}, {0.1f, 1.0f, 1e-5f, -2.5e20f, 123.25f});
-  Tensor s = run_op("Cast", {f}, {int_attr("to", static_cast<int64_t>(DataType::kString))})[0];
+  Tensor s = run_op("Cast", {f}, {ir::make_int_attr("to", static_cast<int64_t>(DataType::kString))})[0];
   EXPECT_EQ(values<std::string>(s), (std::vector<std::string>{"0.1", "1.0", "1e-05", "-2.5e+20", "123.25"}));
   Tensor t = Tensor::from_vector<std::string>({4}, {"1.5", "-INF", "NaN", "7"});
-  Tensor back = run_op("Cast", {t}, {int_attr("to", static_cast<int64_t>(DataType::kFloat))})[0];
+  Tensor back = run_op("Cast", {t}, {ir::make_int_attr("to", static_cast<int64_t>(DataType::kFloat))})[0];
   EXPECT_EQ(back.data<float>()[0], 1.5f);
   EXPECT_TRUE(std::isinf(back.data<float>()[1]) && back.data<float>()[1] < 0);
   EXPECT_TRUE(std::isnan(back.data<float>()[2]));
@@ -157,7 +143,7 @@ TEST(Threads, ResultsDoNotDependOnThreadCount) {
 
 TEST(Einsum, DiagonalAndImplicitOutput) {
   Tensor m = Tensor::from_vector<float>({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
-  ir::Attribute eq = string_attr("equation", "ii");
+  ir::Attribute eq = ir::make_string_attr("equation", "ii");
   EXPECT_EQ(values<float>(run_op("Einsum", {m}, {eq})[0]), (std::vector<float>{15}));
   eq.s = "ii->i";
   EXPECT_EQ(values<float>(run_op("Einsum", {m}, {eq})[0]), (std::vector<float>{1, 5, 9}));

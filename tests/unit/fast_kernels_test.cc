@@ -12,11 +12,6 @@
 namespace quac {
 namespace {
 
-using testing::attr_float;
-using testing::attr_int;
-using testing::attr_ints;
-using testing::attr_string;
-
 struct Input {
   std::string name;
   Shape shape;
@@ -52,58 +47,64 @@ std::vector<Case> cases() {
     if (bias) k.inputs.push_back({"b", {w[0]}, true});
     c.push_back(k);
   };
-  conv("conv3x3_pad", {1, 3, 9, 9}, {16, 3, 3, 3}, {attr_ints("pads", {1, 1, 1, 1})});
+  conv("conv3x3_pad", {1, 3, 9, 9}, {16, 3, 3, 3}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
   conv("conv_stride_asym_pad_batch2", {2, 5, 11, 10}, {7, 5, 3, 2},
-       {attr_ints("strides", {2, 2}), attr_ints("pads", {0, 1, 1, 0})});
+       {ir::make_ints_attr("strides", {2, 2}), ir::make_ints_attr("pads", {0, 1, 1, 0})});
   conv("conv_group_dilation", {1, 6, 12, 12}, {10, 3, 3, 3},
-       {attr_int("group", 2), attr_ints("dilations", {2, 2}), attr_ints("pads", {2, 2, 2, 2})});
+       {ir::make_int_attr("group", 2), ir::make_ints_attr("dilations", {2, 2}),
+        ir::make_ints_attr("pads", {2, 2, 2, 2})});
   conv("conv_depthwise_same_upper", {2, 12, 10, 10}, {12, 1, 3, 3},
-       {attr_int("group", 12), attr_ints("strides", {2, 2}), attr_string("auto_pad", "SAME_UPPER")});
-  conv("conv_same_lower_nobias", {1, 4, 7, 7}, {9, 4, 4, 4}, {attr_string("auto_pad", "SAME_LOWER")}, false);
-  conv("conv_valid_1x1", {1, 20, 5, 6}, {13, 20, 1, 1}, {attr_string("auto_pad", "VALID")});
-  conv("conv1d", {2, 4, 17}, {6, 4, 3}, {attr_ints("pads", {1, 1})});
-  conv("conv3d", {1, 3, 5, 6, 7}, {4, 3, 3, 3, 3}, {attr_ints("pads", {1, 1, 1, 1, 1, 1})});
+       {ir::make_int_attr("group", 12), ir::make_ints_attr("strides", {2, 2}),
+        ir::make_string_attr("auto_pad", "SAME_UPPER")});
+  conv("conv_same_lower_nobias", {1, 4, 7, 7}, {9, 4, 4, 4}, {ir::make_string_attr("auto_pad", "SAME_LOWER")}, false);
+  conv("conv_valid_1x1", {1, 20, 5, 6}, {13, 20, 1, 1}, {ir::make_string_attr("auto_pad", "VALID")});
+  conv("conv1d", {2, 4, 17}, {6, 4, 3}, {ir::make_ints_attr("pads", {1, 1})});
+  conv("conv3d", {1, 3, 5, 6, 7}, {4, 3, 3, 3, 3}, {ir::make_ints_attr("pads", {1, 1, 1, 1, 1, 1})});
   conv("conv_weights_input", {1, 8, 6, 6}, {8, 8, 3, 3}, {}, true, false);
   c.push_back({"convtranspose_stride2",
                "ConvTranspose",
                {{"x", {2, 4, 5, 6}}, {"w", {4, 6, 3, 3}, true}, {"b", {6}, true}},
-               {attr_ints("strides", {2, 2}), attr_ints("pads", {1, 0, 1, 1})}});
+               {ir::make_ints_attr("strides", {2, 2}), ir::make_ints_attr("pads", {1, 0, 1, 1})}});
   c.push_back({"convtranspose_group_outpad",
                "ConvTranspose",
                {{"x", {1, 6, 4, 4}}, {"w", {6, 2, 3, 3}, true}},
-               {attr_int("group", 3), attr_ints("strides", {2, 2}), attr_ints("output_padding", {1, 1}),
-                attr_ints("pads", {1, 1, 1, 1})}});
+               {ir::make_int_attr("group", 3), ir::make_ints_attr("strides", {2, 2}),
+                ir::make_ints_attr("output_padding", {1, 1}), ir::make_ints_attr("pads", {1, 1, 1, 1})}});
   c.push_back({"convtranspose_output_shape_dilated",
                "ConvTranspose",
                {{"x", {1, 3, 5, 5}}, {"w", {3, 2, 2, 2}, true}},
-               {attr_ints("strides", {2, 2}), attr_ints("dilations", {2, 2}), attr_ints("output_shape", {11, 12})}});
+               {ir::make_ints_attr("strides", {2, 2}), ir::make_ints_attr("dilations", {2, 2}),
+                ir::make_ints_attr("output_shape", {11, 12})}});
   c.push_back({"convtranspose_1d_same",
                "ConvTranspose",
                {{"x", {2, 3, 7}}, {"w", {3, 5, 4}}},
-               {attr_ints("strides", {2}), attr_string("auto_pad", "SAME_UPPER")}});
+               {ir::make_ints_attr("strides", {2}), ir::make_string_attr("auto_pad", "SAME_UPPER")}});
   auto pool = [&](std::string name, std::string op, Shape x, std::vector<ir::Attribute> attrs) {
     c.push_back({name, op, {{"x", x}}, std::move(attrs)});
   };
   pool("maxpool_3x3_s2_p1", "MaxPool", {1, 10, 13, 13},
-       {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_ints("pads", {1, 1, 1, 1})});
+       {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("strides", {2, 2}),
+        ir::make_ints_attr("pads", {1, 1, 1, 1})});
   pool("maxpool_ceil", "MaxPool", {2, 3, 10, 10},
-       {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_int("ceil_mode", 1)});
+       {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("strides", {2, 2}),
+        ir::make_int_attr("ceil_mode", 1)});
   pool("maxpool_dilated", "MaxPool", {1, 4, 12, 12},
-       {attr_ints("kernel_shape", {2, 2}), attr_ints("dilations", {2, 2})});
+       {ir::make_ints_attr("kernel_shape", {2, 2}), ir::make_ints_attr("dilations", {2, 2})});
   pool("avgpool_exclude_pad", "AveragePool", {1, 5, 9, 9},
-       {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1})});
+       {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("pads", {1, 1, 1, 1})});
   pool("avgpool_include_pad", "AveragePool", {1, 5, 9, 9},
-       {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1}), attr_int("count_include_pad", 1)});
+       {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("pads", {1, 1, 1, 1}),
+        ir::make_int_attr("count_include_pad", 1)});
   pool("global_avg", "GlobalAveragePool", {2, 9, 7, 5}, {});
   pool("global_max", "GlobalMaxPool", {2, 9, 7, 5}, {});
   c.push_back({"gemm_transb_bias",
                "Gemm",
                {{"a", {3, 20}}, {"b", {12, 20}, true}, {"c", {12}, true}},
-               {attr_int("transB", 1)}});
+               {ir::make_int_attr("transB", 1)}});
   c.push_back({"gemm_transa_alpha_beta",
                "Gemm",
                {{"a", {20, 3}}, {"b", {20, 12}}, {"c", {3, 1}, true}},
-               {attr_int("transA", 1), attr_float("alpha", 0.5f), attr_float("beta", 2.f)}});
+               {ir::make_int_attr("transA", 1), ir::make_float_attr("alpha", 0.5f), ir::make_float_attr("beta", 2.f)}});
   c.push_back({"gemm_no_c", "Gemm", {{"a", {4, 7}}, {"b", {7, 5}, true}}, {}});
   c.push_back({"matmul_batched_broadcast", "MatMul", {{"a", {2, 3, 4, 5}}, {"b", {3, 5, 6}}}, {}});
   c.push_back({"matmul_const_2d", "MatMul", {{"a", {2, 7, 9}}, {"b", {9, 11}, true}}, {}});
@@ -111,8 +112,8 @@ std::vector<Case> cases() {
 
   for (std::string op : {"Relu", "Sigmoid", "Tanh", "HardSwish", "Exp", "Abs", "Neg", "Softplus"})
     c.push_back({"eltwise_" + op, op, {{"x", {2, 3, 5, 7}}}, {}});
-  c.push_back({"eltwise_leakyrelu", "LeakyRelu", {{"x", {3, 11}}}, {attr_float("alpha", 0.1f)}});
-  c.push_back({"eltwise_elu", "Elu", {{"x", {3, 11}}}, {attr_float("alpha", 0.5f)}});
+  c.push_back({"eltwise_leakyrelu", "LeakyRelu", {{"x", {3, 11}}}, {ir::make_float_attr("alpha", 0.1f)}});
+  c.push_back({"eltwise_elu", "Elu", {{"x", {3, 11}}}, {ir::make_float_attr("alpha", 0.5f)}});
   {
     Case k{"eltwise_clip", "", {{"x", {4, 9}}}, {}};
     k.build = [](testing::ModelBuilder& m) {
@@ -127,14 +128,14 @@ std::vector<Case> cases() {
     c.push_back({"binary_" + op + "_bcast_a", op, {{"a", {4, 1}}, {"b", {2, 4, 6}}}, {}});
   }
   c.push_back({"softmax_last", "Softmax", {{"x", {3, 4, 10}}}, {}});
-  c.push_back({"softmax_axis1", "Softmax", {{"x", {3, 4, 10}}}, {attr_int("axis", 1)}});
-  c.push_back({"softmax_opset11", "Softmax", {{"x", {3, 4, 10}}}, {attr_int("axis", 1)}, nullptr, 11});
+  c.push_back({"softmax_axis1", "Softmax", {{"x", {3, 4, 10}}}, {ir::make_int_attr("axis", 1)}});
+  c.push_back({"softmax_opset11", "Softmax", {{"x", {3, 4, 10}}}, {ir::make_int_attr("axis", 1)}, nullptr, 11});
   c.push_back({"logsoftmax", "LogSoftmax", {{"x", {5, 13}}}, {}});
   {
     Case k{"batchnorm_unfused", "", {{"x", {2, 5, 4, 3}}, {"s", {5}, true}, {"bb", {5}, true}, {"m", {5}, true}}, {}};
     k.build = [](testing::ModelBuilder& m) {
       m.initializer("v", Tensor::from_vector<float>({5}, {0.5f, 1.f, 2.f, 0.1f, 3.f}));
-      m.node("BatchNormalization", {"x", "s", "bb", "m", "v"}, {"y"}, {attr_float("epsilon", 1e-3f)});
+      m.node("BatchNormalization", {"x", "s", "bb", "m", "v"}, {"y"}, {ir::make_float_attr("epsilon", 1e-3f)});
     };
     c.push_back(k);
   }
@@ -143,21 +144,24 @@ std::vector<Case> cases() {
   c.push_back({"layernorm_axis1",
                "LayerNormalization",
                {{"x", {2, 3, 8}}, {"s", {3, 8}, true}},
-               {attr_int("axis", 1), attr_float("epsilon", 1e-3f)}});
-  c.push_back(
-      {"concat_axis1", "Concat", {{"a", {2, 3, 4}}, {"b", {2, 5, 4}}, {"c", {2, 1, 4}}}, {attr_int("axis", 1)}});
-  c.push_back({"concat_axis_neg", "Concat", {{"a", {2, 3}}, {"b", {2, 4}}}, {attr_int("axis", -1)}});
+               {ir::make_int_attr("axis", 1), ir::make_float_attr("epsilon", 1e-3f)}});
+  c.push_back({"concat_axis1",
+               "Concat",
+               {{"a", {2, 3, 4}}, {"b", {2, 5, 4}}, {"c", {2, 1, 4}}},
+               {ir::make_int_attr("axis", 1)}});
+  c.push_back({"concat_axis_neg", "Concat", {{"a", {2, 3}}, {"b", {2, 4}}}, {ir::make_int_attr("axis", -1)}});
   for (std::string op :
        {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare"}) {
-    c.push_back({"reduce_" + op + "_keep", op, {{"x", {3, 4, 5}}}, {attr_ints("axes", {1})}, nullptr, 11});
-    c.push_back({"reduce_" + op + "_drop_all", op, {{"x", {3, 4, 5}}}, {attr_int("keepdims", 0)}, nullptr, 11});
+    c.push_back({"reduce_" + op + "_keep", op, {{"x", {3, 4, 5}}}, {ir::make_ints_attr("axes", {1})}, nullptr, 11});
+    c.push_back(
+        {"reduce_" + op + "_drop_all", op, {{"x", {3, 4, 5}}}, {ir::make_int_attr("keepdims", 0)}, nullptr, 11});
   }
 
   // Fused patterns (the passes fuse them into quac.FusedConv / quac.Gelu / LayerNormalization).
   auto conv_then = [&](std::string name, std::function<void(testing::ModelBuilder&)> tail) {
     Case k{name, "", {{"x", {2, 6, 9, 9}}, {"w", {10, 6, 3, 3}, true}, {"b", {10}, true}}, {}};
     k.build = [tail](testing::ModelBuilder& m) {
-      m.node("Conv", {"x", "w", "b"}, {"c"}, {attr_ints("pads", {1, 1, 1, 1})});
+      m.node("Conv", {"x", "w", "b"}, {"c"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
       tail(m);
     };
     c.push_back(k);
@@ -165,10 +169,11 @@ std::vector<Case> cases() {
   for (std::string act : {"Relu", "Sigmoid", "Tanh", "HardSwish"})
     conv_then("conv_" + act, [act](testing::ModelBuilder& m) { m.node(act, {"c"}, {"y"}); });
   conv_then("conv_leakyrelu",
-            [](testing::ModelBuilder& m) { m.node("LeakyRelu", {"c"}, {"y"}, {attr_float("alpha", 0.2f)}); });
-  conv_then("conv_elu", [](testing::ModelBuilder& m) { m.node("Elu", {"c"}, {"y"}, {attr_float("alpha", 0.7f)}); });
+            [](testing::ModelBuilder& m) { m.node("LeakyRelu", {"c"}, {"y"}, {ir::make_float_attr("alpha", 0.2f)}); });
+  conv_then("conv_elu",
+            [](testing::ModelBuilder& m) { m.node("Elu", {"c"}, {"y"}, {ir::make_float_attr("alpha", 0.7f)}); });
   conv_then("conv_hardsigmoid", [](testing::ModelBuilder& m) {
-    m.node("HardSigmoid", {"c"}, {"y"}, {attr_float("alpha", 0.3f), attr_float("beta", 0.4f)});
+    m.node("HardSigmoid", {"c"}, {"y"}, {ir::make_float_attr("alpha", 0.3f), ir::make_float_attr("beta", 0.4f)});
   });
   conv_then("conv_relu6", [](testing::ModelBuilder& m) {
     m.initializer("lo", scalar_const(0.f)).initializer("hi", scalar_const(0.5f));
@@ -197,11 +202,13 @@ std::vector<Case> cases() {
             {"w2", {12, 12, 1, 1}, true}},
            {}};
     k.build = [](testing::ModelBuilder& m) {
-      m.node("Conv", {"x", "w0"}, {"c0"}, {attr_ints("pads", {1, 1, 1, 1}), attr_ints("strides", {2, 2})});
+      m.node("Conv", {"x", "w0"}, {"c0"},
+             {ir::make_ints_attr("pads", {1, 1, 1, 1}), ir::make_ints_attr("strides", {2, 2})});
       m.node("Relu", {"c0"}, {"r0"});
       m.node("MaxPool", {"r0"}, {"p0"},
-             {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {1, 1}), attr_ints("pads", {1, 1, 1, 1})});
-      m.node("Conv", {"p0", "w1", "b1"}, {"c1"}, {attr_ints("pads", {1, 1, 1, 1})});
+             {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("strides", {1, 1}),
+              ir::make_ints_attr("pads", {1, 1, 1, 1})});
+      m.node("Conv", {"p0", "w1", "b1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
       m.node("Relu", {"c1"}, {"r1"});
       m.node("Conv", {"r1", "w2"}, {"c2"});
       m.node("Add", {"c2", "p0"}, {"a"});
@@ -225,9 +232,9 @@ std::vector<Case> cases() {
     Case k{"layernorm_pattern", "", {{"x", {2, 5, 16}}, {"gamma", {16}, true}, {"beta", {16}, true}}, {}};
     k.build = [](testing::ModelBuilder& m) {
       m.initializer("two", scalar_const(2.f)).initializer("eps", scalar_const(1e-5f));
-      m.node("ReduceMean", {"x"}, {"mean"}, {attr_ints("axes", {-1})});
+      m.node("ReduceMean", {"x"}, {"mean"}, {ir::make_ints_attr("axes", {-1})});
       m.node("Sub", {"x", "mean"}, {"d"}).node("Pow", {"d", "two"}, {"p"});
-      m.node("ReduceMean", {"p"}, {"v"}, {attr_ints("axes", {-1})});
+      m.node("ReduceMean", {"p"}, {"v"}, {ir::make_ints_attr("axes", {-1})});
       m.node("Add", {"v", "eps"}, {"ve"}).node("Sqrt", {"ve"}, {"s"}).node("Div", {"d", "s"}, {"n"});
       m.node("Mul", {"n", "gamma"}, {"g"}).node("Add", {"g", "beta"}, {"y"});
     };

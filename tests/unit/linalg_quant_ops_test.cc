@@ -17,14 +17,6 @@
 namespace quac {
 namespace {
 
-ir::Attribute int_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
 // One node whose inputs are graph inputs (fed at run time) or initializers, at the given opset.
 struct OneNodeModel {
   explicit OneNodeModel(std::string op_type, int64_t opset = 17) {
@@ -94,7 +86,7 @@ TEST(DequantizeLinear, PerAxis) {
                  .input("x")
                  .constant("scale", Tensor::from_vector<float>({3}, {1.0f, 0.5f, 2.0f}))
                  .constant("zp", Tensor::from_vector<int8_t>({3}, {0, 2, -1}))
-                 .attr(int_attr("axis", 1))
+                 .attr(ir::make_int_attr("axis", 1))
                  .run({Tensor::from_vector<int8_t>({2, 3, 2}, x)});
   ASSERT_EQ(out[0].shape(), (Shape{2, 3, 2}));
   std::vector<float> want = {1, 2, 0.5f, 1, 12, 14, -1, -2, -2.5f, -3, -8, -10};
@@ -108,14 +100,6 @@ TEST(DequantizeLinear, Int32Input) {
                  .run({Tensor::from_vector<int32_t>({3}, {-1000000, 0, 7})});
   EXPECT_FLOAT_EQ(out[0].data<float>()[0], -250000.0f);
   EXPECT_FLOAT_EQ(out[0].data<float>()[2], 1.75f);
-}
-
-ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
 }
 
 TEST(QLinearConv, PerChannelWeightsGroupsPaddingAndStride) {
@@ -138,9 +122,9 @@ TEST(QLinearConv, PerChannelWeightsGroupsPaddingAndStride) {
                  .constant("y_scale", Tensor::scalar<float>(0.1f))
                  .constant("y_zp", Tensor::scalar<uint8_t>(100))
                  .constant("B", Tensor::from_vector<int32_t>({4}, bias))
-                 .attr(int_attr("group", 2))
-                 .attr(ints_attr("pads", {1, 1, 1, 1}))
-                 .attr(ints_attr("strides", {2, 2}))
+                 .attr(ir::make_int_attr("group", 2))
+                 .attr(ir::make_ints_attr("pads", {1, 1, 1, 1}))
+                 .attr(ir::make_ints_attr("strides", {2, 2}))
                  .run({Tensor::from_vector<uint8_t>({1, 2, 4, 4}, x)});
   ASSERT_EQ(out[0].shape(), (Shape{1, 4, 2, 2}));
   for (int m = 0; m < 4; ++m)
@@ -204,7 +188,7 @@ TEST(Gemm, Float16TransposedWithBroadcastBias) {
                  .input("a")
                  .input("b")
                  .input("c")
-                 .attr(int_attr("transB", 1))
+                 .attr(ir::make_int_attr("transB", 1))
                  .attr(alpha)
                  .attr(beta)
                  .run({half({2, 3}, a), half({4, 3}, b), half({2, 1}, c)});
@@ -288,7 +272,7 @@ TEST(Reduce, NonAdjacentAxesAnyThreadCount) {
   for (int threads : {1, 2}) {
     auto out = OneNodeModel("ReduceSumSquare", 11)
                    .input("x")
-                   .attr(ints_attr("axes", {2, 0}))
+                   .attr(ir::make_ints_attr("axes", {2, 0}))
                    .run({Tensor::from_vector<float>({2, 3, 4, 5}, x)}, threads);
     ASSERT_EQ(out[0].shape(), (Shape{1, 3, 1, 5}));
     for (int c = 0; c < 3; ++c)
@@ -309,8 +293,9 @@ TEST(LinalgQuant, BadInputsThrowInsteadOfCrashing) {
   auto u8 = [](const Shape& shape) { return Tensor::zeros(DataType::kUInt8, shape); };
   EXPECT_THROW(OneNodeModel("Gemm").input("a").input("b").run({f({2, 3}), f({4, 5})}), Error);
   EXPECT_THROW(OneNodeModel("Gemm").input("a").input("b").input("c").run({f({2, 3}), f({3, 4}), f({3, 4})}), Error);
-  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ints_attr("axes", {5})).run({f({2, 3})}), Error);
-  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ints_attr("axes", {1, -1})).run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ir::make_ints_attr("axes", {5})).run({f({2, 3})}), Error);
+  EXPECT_THROW(OneNodeModel("ReduceMean", 11).input("x").attr(ir::make_ints_attr("axes", {1, -1})).run({f({2, 3})}),
+               Error);
   EXPECT_THROW(OneNodeModel("Det").input("x").run({f({2, 3})}), Error);
   EXPECT_THROW(OneNodeModel("DequantizeLinear", 13)
                    .input("x")
@@ -327,13 +312,13 @@ TEST(LinalgQuant, BadInputsThrowInsteadOfCrashing) {
   EXPECT_THROW(OneNodeModel("ConvInteger", 10)
                    .input("x")
                    .input("w")
-                   .attr(ints_attr("pads", {1, 1}))
+                   .attr(ir::make_ints_attr("pads", {1, 1}))
                    .run({u8({1, 1, 4, 4}), u8({1, 1, 3, 3})}),
                Error);
   EXPECT_THROW(OneNodeModel("ConvInteger", 10)
                    .input("x")
                    .input("w")
-                   .attr(ints_attr("strides", {0, 1}))
+                   .attr(ir::make_ints_attr("strides", {0, 1}))
                    .run({u8({1, 1, 4, 4}), u8({1, 1, 3, 3})}),
                Error);
 }
@@ -347,11 +332,11 @@ TEST(ReduceSum, EmptySetGivesIdentityAndNoopKeepsInput) {
   axes.name = "axes";
   axes.kind = ir::Attribute::Kind::kInts;
   axes.ints = {1};
-  auto mx = OneNodeModel("ReduceMax", 13).input("x").attr(axes).attr(int_attr("keepdims", 0)).run({x});
+  auto mx = OneNodeModel("ReduceMax", 13).input("x").attr(axes).attr(ir::make_int_attr("keepdims", 0)).run({x});
   ASSERT_EQ(mx[0].shape(), (Shape{2, 3}));
   EXPECT_TRUE(std::isinf(mx[0].data<float>()[0]) && mx[0].data<float>()[0] < 0);
   Tensor y = Tensor::from_vector<int32_t>({2, 2}, {1, 2, 3, 4});
-  auto noop = OneNodeModel("ReduceSum", 13).input("x").attr(int_attr("noop_with_empty_axes", 1)).run({y});
+  auto noop = OneNodeModel("ReduceSum", 13).input("x").attr(ir::make_int_attr("noop_with_empty_axes", 1)).run({y});
   EXPECT_EQ(noop[0].shape(), (Shape{2, 2}));
   auto all = OneNodeModel("ReduceSum", 13).input("x").run({y});
   EXPECT_EQ(all[0].shape(), (Shape{1, 1}));

@@ -12,28 +12,6 @@
 namespace quac {
 namespace {
 
-ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-ir::Attribute int_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute string_attr(const std::string& name, std::string v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
-
 // One-node model whose inputs are all graph inputs (so nothing is folded away) and whose outputs are `outputs`.
 Model single_node_model(const std::string& op, const std::vector<std::string>& inputs,
                         const std::vector<std::string>& outputs, std::vector<ir::Attribute> attrs,
@@ -96,7 +74,7 @@ TEST(Conv, SameUpperAndLowerWithEvenKernel) {
   Tensor x = Tensor::from_vector<float>({1, 1, 4, 4}, xv);
   Tensor w = Tensor::from_vector<float>({1, 1, 2, 2}, {1, 1, 1, 1});
   for (const char* mode : {"SAME_UPPER", "SAME_LOWER"}) {
-    Session s(single_node_model("Conv", {"x", "w"}, {"y"}, {string_attr("auto_pad", mode)}));
+    Session s(single_node_model("Conv", {"x", "w"}, {"y"}, {ir::make_string_attr("auto_pad", mode)}));
     Tensor y = run(s, {x, w})[0];
     ASSERT_EQ(y.shape(), (Shape{1, 1, 4, 4})) << mode;
     const int64_t shift = std::string(mode) == "SAME_UPPER" ? 0 : -1;
@@ -117,9 +95,9 @@ TEST(Conv, StridedDilatedAsymmetricPadsMatchNaive) {
   Tensor x = random_tensor({2, 3, 9, 11}, 1);
   Tensor w = random_tensor({4, 3, 3, 2}, 2);
   Tensor b = random_tensor({4}, 3);
-  Session s(single_node_model(
-      "Conv", {"x", "w", "b"}, {"y"},
-      {ints_attr("strides", {2, 3}), ints_attr("dilations", {2, 1}), ints_attr("pads", {1, 0, 2, 1})}));
+  Session s(single_node_model("Conv", {"x", "w", "b"}, {"y"},
+                              {ir::make_ints_attr("strides", {2, 3}), ir::make_ints_attr("dilations", {2, 1}),
+                               ir::make_ints_attr("pads", {1, 0, 2, 1})}));
   Tensor y = run(s, {x, w, b})[0];
   // (9 + 1 + 2 - 5) / 2 + 1 = 4, (11 + 0 + 1 - 2) / 3 + 1 = 4
   ASSERT_EQ(y.shape(), (Shape{2, 4, 4, 4}));
@@ -129,11 +107,11 @@ TEST(Conv, StridedDilatedAsymmetricPadsMatchNaive) {
 TEST(Conv, GroupedEqualsSeparateConvsPerGroup) {
   Tensor x = random_tensor({1, 4, 6, 5}, 4);
   Tensor w = random_tensor({6, 2, 3, 3}, 5);
-  Session grouped(
-      single_node_model("Conv", {"x", "w"}, {"y"}, {int_attr("group", 2), ints_attr("pads", {1, 1, 1, 1})}));
+  Session grouped(single_node_model("Conv", {"x", "w"}, {"y"},
+                                    {ir::make_int_attr("group", 2), ir::make_ints_attr("pads", {1, 1, 1, 1})}));
   Tensor y = run(grouped, {x, w})[0];
   ASSERT_EQ(y.shape(), (Shape{1, 6, 6, 5}));
-  Session single(single_node_model("Conv", {"x", "w"}, {"y"}, {ints_attr("pads", {1, 1, 1, 1})}));
+  Session single(single_node_model("Conv", {"x", "w"}, {"y"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}));
   const int64_t x_half = 2 * 6 * 5, w_half = 3 * 2 * 9, y_half = 3 * 6 * 5;
   for (int64_t g = 0; g < 2; ++g) {
     std::vector<float> xs(x.data<float>() + g * x_half, x.data<float>() + (g + 1) * x_half);
@@ -144,7 +122,7 @@ TEST(Conv, GroupedEqualsSeparateConvsPerGroup) {
   }
   // Depthwise: one input channel per group.
   Tensor wd = random_tensor({4, 1, 3, 3}, 6);
-  Session depthwise(single_node_model("Conv", {"x", "w"}, {"y"}, {int_attr("group", 4)}));
+  Session depthwise(single_node_model("Conv", {"x", "w"}, {"y"}, {ir::make_int_attr("group", 4)}));
   expect_near(run(depthwise, {x, wd})[0], naive_conv2d(x, wd, {}, 4, {1, 1}, {1, 1}, {0, 0}, 4, 3));
 }
 
@@ -163,7 +141,7 @@ TEST(ConvTranspose, InvertsStridedConvShape) {
   // Scattering one impulse per input position with a kernel of ones: each output counts covering windows.
   Tensor x = Tensor::from_vector<float>({1, 1, 2, 2}, {1, 1, 1, 1});
   Tensor w = Tensor::from_vector<float>({1, 1, 3, 3}, std::vector<float>(9, 1.0f));
-  Session s(single_node_model("ConvTranspose", {"x", "w"}, {"y"}, {ints_attr("strides", {2, 2})}));
+  Session s(single_node_model("ConvTranspose", {"x", "w"}, {"y"}, {ir::make_ints_attr("strides", {2, 2})}));
   Tensor y = run(s, {x, w})[0];
   ASSERT_EQ(y.shape(), (Shape{1, 1, 5, 5}));
   const float row_counts[5] = {1, 1, 2, 1, 1};
@@ -174,8 +152,9 @@ TEST(ConvTranspose, InvertsStridedConvShape) {
 TEST(MaxPool, IndicesInBothStorageOrders) {
   Tensor x = Tensor::from_vector<float>({1, 1, 2, 3}, {1, 9, 2, 3, 4, 8});
   for (int64_t order : {0, 1}) {
-    Session s(single_node_model("MaxPool", {"x"}, {"y", "i"},
-                                {ints_attr("kernel_shape", {2, 2}), int_attr("storage_order", order)}));
+    Session s(
+        single_node_model("MaxPool", {"x"}, {"y", "i"},
+                          {ir::make_ints_attr("kernel_shape", {2, 2}), ir::make_int_attr("storage_order", order)}));
     auto out = run(s, {x});
     ASSERT_EQ(out[0].shape(), (Shape{1, 1, 1, 2}));
     EXPECT_EQ(out[0].data<float>()[0], 9.0f);
@@ -186,7 +165,7 @@ TEST(MaxPool, IndicesInBothStorageOrders) {
 }
 
 TEST(Pool, KernelLargerThanInputIsAnErrorNamingTheNode) {
-  Session s(single_node_model("AveragePool", {"x"}, {"y"}, {ints_attr("kernel_shape", {4, 4})}, "big_pool"));
+  Session s(single_node_model("AveragePool", {"x"}, {"y"}, {ir::make_ints_attr("kernel_shape", {4, 4})}, "big_pool"));
   try {
     run(s, {random_tensor({1, 1, 3, 3}, 9)});
     FAIL() << "expected quac::Error";
@@ -215,7 +194,7 @@ TEST(Conv, Float16IsComputedInFloat) {
     for (int64_t i = 0; i < t.numel(); ++i) static_cast<uint16_t*>(h.raw_data())[i] = float_to_half(t.data<float>()[i]);
     return h;
   };
-  Session s(single_node_model("Conv", {"x", "w"}, {"y"}, {ints_attr("pads", {1, 1, 1, 1})}));
+  Session s(single_node_model("Conv", {"x", "w"}, {"y"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}));
   Tensor expected = run(s, {x, w})[0];
   Tensor y = run(s, {to_half(x), to_half(w)})[0];
   ASSERT_EQ(y.dtype(), DataType::kFloat16);

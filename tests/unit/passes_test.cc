@@ -12,22 +12,11 @@
 namespace quac {
 namespace {
 
-using testing::attr_float;
-using testing::attr_ints;
-
 Tensor random_tensor(const Shape& shape, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
   std::uniform_real_distribution<float> dist(lo, hi);
   Tensor t(DataType::kFloat, shape);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
   return t;
-}
-
-ir::Attribute tensor_attr(const std::string& name, Tensor t) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kTensor;
-  a.t = std::move(t);
-  return a;
 }
 
 // x -> Identity -> Conv -> BN -> Relu -> Conv(1x1) -> Add(residual) -> Clip(Constant bounds) -> Dropout -> y
@@ -42,12 +31,12 @@ Model residual_model() {
   m.initializer("one", Tensor::scalar<float>(1.f)).initializer("two", Tensor::scalar<float>(2.f));
   m.node("Identity", {"x"}, {"xi"});
   m.node("Conv", {"xi", "w0"}, {"skip"});
-  m.node("Conv", {"xi", "w1"}, {"c1"}, {attr_ints("pads", {1, 1, 1, 1})});
-  m.node("BatchNormalization", {"c1", "g", "be", "mu", "var"}, {"bn"}, {attr_float("epsilon", 1e-3f)});
+  m.node("Conv", {"xi", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  m.node("BatchNormalization", {"c1", "g", "be", "mu", "var"}, {"bn"}, {ir::make_float_attr("epsilon", 1e-3f)});
   m.node("Relu", {"bn"}, {"r"});
   m.node("Conv", {"r", "w2"}, {"c2"});
   m.node("Add", {"c2", "skip"}, {"a"});
-  m.node("Constant", {}, {"lo"}, {tensor_attr("value", Tensor::scalar<float>(-0.5f))});
+  m.node("Constant", {}, {"lo"}, {ir::make_tensor_attr("value", Tensor::scalar<float>(-0.5f))});
   m.node("Add", {"one", "two"}, {"hi"});  // folded to the constant 3
   m.node("Clip", {"a", "lo", "hi"}, {"cl"});
   m.node("Dropout", {"cl"}, {"y"});
@@ -145,9 +134,9 @@ TEST(Passes, GeluAndLayerNormPatternsAreFused) {
   m.initializer("gamma", random_tensor({8}, rng)).initializer("beta", random_tensor({8}, rng));
   m.node("Mul", {"x", "half"}, {"h"}).node("Div", {"x", "sqrt2"}, {"d"}).node("Erf", {"d"}, {"e"});
   m.node("Add", {"e", "one"}, {"a"}).node("Mul", {"h", "a"}, {"gelu"});
-  m.node("ReduceMean", {"gelu"}, {"mean"}, {attr_ints("axes", {-1})});
+  m.node("ReduceMean", {"gelu"}, {"mean"}, {ir::make_ints_attr("axes", {-1})});
   m.node("Sub", {"gelu", "mean"}, {"dd"}).node("Pow", {"dd", "two"}, {"p"});
-  m.node("ReduceMean", {"p"}, {"v"}, {attr_ints("axes", {-1})});
+  m.node("ReduceMean", {"p"}, {"v"}, {ir::make_ints_attr("axes", {-1})});
   m.node("Add", {"v", "eps"}, {"ve"}).node("Sqrt", {"ve"}, {"s"}).node("Div", {"dd", "s"}, {"n"});
   m.node("Mul", {"n", "gamma"}, {"gm"}).node("Add", {"gm", "beta"}, {"y"});
   m.output("y", DataType::kFloat);
@@ -172,8 +161,8 @@ TEST(Passes, BlockedLayoutWithDynamicBatch) {
   testing::ModelBuilder m(13);
   m.input("x", DataType::kFloat, {-1, 3, -1, -1});
   m.initializer("w1", random_tensor({10, 3, 3, 3}, rng)).initializer("w2", random_tensor({6, 10, 3, 3}, rng));
-  m.node("Conv", {"x", "w1"}, {"c1"}, {attr_ints("pads", {1, 1, 1, 1})}).node("Relu", {"c1"}, {"r1"});
-  m.node("MaxPool", {"r1"}, {"p"}, {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2})});
+  m.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}).node("Relu", {"c1"}, {"r1"});
+  m.node("MaxPool", {"r1"}, {"p"}, {ir::make_ints_attr("kernel_shape", {2, 2}), ir::make_ints_attr("strides", {2, 2})});
   m.node("Conv", {"p", "w2"}, {"y"});
   m.output("y", DataType::kFloat);
   Model model = m.build();

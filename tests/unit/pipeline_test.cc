@@ -20,7 +20,7 @@ Model conv_model() {
   b.initializer("w", random_tensor(DataType::kFloat, {16, 3, 3, 3}, 5, 0.3f));
   b.initializer("w2", random_tensor(DataType::kFloat, {16 * 8 * 8, 4}, 6, 0.1f));
   b.initializer("shape", Tensor::from_vector<int64_t>({2}, {-1, 16 * 8 * 8}));
-  b.node("Conv", {"x", "w"}, {"c"}, {testing::attr_ints("pads", {1, 1, 1, 1})});
+  b.node("Conv", {"x", "w"}, {"c"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
   b.node("Relu", {"c"}, {"r"});
   b.node("Reshape", {"r", "shape"}, {"f"});
   b.node("MatMul", {"f", "w2"}, {"y"});

@@ -24,9 +24,9 @@ Model small_cnn() {
   b.initializer("w2", random_tensor(DataType::kFloat, {4, 4, 3, 3}, 2, 0.3f));
   b.initializer("w3", random_tensor(DataType::kFloat, {144, 5}, 3, 0.2f));
   b.initializer("shape", Tensor::from_vector<int64_t>({2}, {-1, 144}));
-  b.node("Conv", {"x", "w1"}, {"c1"}, {testing::attr_ints("pads", {1, 1, 1, 1})});
+  b.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
   b.node("Relu", {"c1"}, {"r1"});
-  b.node("Conv", {"r1", "w2"}, {"c2"}, {testing::attr_ints("pads", {1, 1, 1, 1})});
+  b.node("Conv", {"r1", "w2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
   b.node("Add", {"c2", "r1"}, {"a"});
   b.node("Reshape", {"a", "shape"}, {"f"});
   b.node("MatMul", {"f", "w3"}, {"y"});

@@ -50,7 +50,7 @@ Model chain(int length) {
   std::string prev = "x";
   for (int i = 0; i < length; ++i) {
     std::string out = i + 1 == length ? "y" : "v" + std::to_string(i);
-    b.node("Scale", {prev}, {out}, {testing::attr_float("factor", 2.0f)}, "test");
+    b.node("Scale", {prev}, {out}, {ir::make_float_attr("factor", 2.0f)}, "test");
     prev = out;
   }
   return b.output("y").build();

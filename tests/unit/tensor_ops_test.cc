@@ -11,46 +11,6 @@
 namespace quac {
 namespace {
 
-ir::Attribute int_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
-ir::Attribute string_attr(const std::string& name, const std::string& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kString;
-  a.s = v;
-  return a;
-}
-
-ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-
-ir::Attribute floats_attr(const std::string& name, std::vector<float> v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
-
-ir::Attribute float_attr(const std::string& name, float v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kFloat;
-  a.f = v;
-  return a;
-}
-
 template <typename T>
 std::vector<T> values(const Tensor& t) {
   return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
@@ -104,7 +64,7 @@ TEST(Reshape, ZeroCopiesDimensionAndMinusOneInfers) {
 
 TEST(Reshape, AllowZeroMakesAnEmptyDimension) {
   Tensor x(DataType::kFloat, {0, 3});
-  auto out = run_op("Reshape", {x, Tensor::from_vector<int64_t>({2}, {3, 0})}, 1, {int_attr("allowzero", 1)});
+  auto out = run_op("Reshape", {x, Tensor::from_vector<int64_t>({2}, {3, 0})}, 1, {ir::make_int_attr("allowzero", 1)});
   EXPECT_EQ(out[0].shape(), (Shape{3, 0}));
 }
 
@@ -161,7 +121,8 @@ TEST(TopK, TiesPreferTheLowerIndex) {
 
 TEST(Pad, ReflectAndNegativePads) {
   Tensor x = Tensor::from_vector<float>({4}, {1, 2, 3, 4});
-  auto out = run_op("Pad", {x, Tensor::from_vector<int64_t>({2}, {2, -1})}, 1, {string_attr("mode", "reflect")});
+  auto out =
+      run_op("Pad", {x, Tensor::from_vector<int64_t>({2}, {2, -1})}, 1, {ir::make_string_attr("mode", "reflect")});
   ASSERT_EQ(out[0].shape(), (Shape{5}));
   const float want[] = {3, 2, 1, 2, 3};
   for (int i = 0; i < 5; ++i) EXPECT_EQ(out[0].data<float>()[i], want[i]) << i;
@@ -169,8 +130,8 @@ TEST(Pad, ReflectAndNegativePads) {
 
 TEST(Resize, LinearHalfPixelUpsample) {
   Tensor x = Tensor::from_vector<float>({1, 2}, {0, 4});
-  auto out =
-      run_op("Resize", {x, Tensor(), Tensor::from_vector<float>({2}, {1, 2})}, 1, {string_attr("mode", "linear")});
+  auto out = run_op("Resize", {x, Tensor(), Tensor::from_vector<float>({2}, {1, 2})}, 1,
+                    {ir::make_string_attr("mode", "linear")});
   ASSERT_EQ(out[0].shape(), (Shape{1, 4}));
   const float want[] = {0, 1, 3, 4};
   for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(out[0].data<float>()[i], want[i]) << i;
@@ -196,15 +157,17 @@ TEST(Col2Im, SumsOverlappingBlocks) {
 // Older opsets carried these arguments as attributes; the kernels map them to the newer semantics.
 TEST(OldOpsets, AttributesInsteadOfInputs) {
   Tensor x = Tensor::from_vector<float>({4}, {1, 2, 3, 4});
-  auto sliced = run_op("Slice", {x}, 1, {ints_attr("starts", {1}), ints_attr("ends", {-1}), ints_attr("axes", {0})}, 9);
+  auto sliced =
+      run_op("Slice", {x}, 1,
+             {ir::make_ints_attr("starts", {1}), ir::make_ints_attr("ends", {-1}), ir::make_ints_attr("axes", {0})}, 9);
   EXPECT_EQ(values<float>(sliced[0]), (std::vector<float>{2, 3}));
-  auto padded = run_op("Pad", {x}, 1, {ints_attr("pads", {1, 1}), float_attr("value", 9)}, 2);
+  auto padded = run_op("Pad", {x}, 1, {ir::make_ints_attr("pads", {1, 1}), ir::make_float_attr("value", 9)}, 2);
   EXPECT_EQ(values<float>(padded[0]), (std::vector<float>{9, 1, 2, 3, 4, 9}));
-  auto parts = run_op("Split", {x}, 2, {ints_attr("split", {1, 3})}, 11);
+  auto parts = run_op("Split", {x}, 2, {ir::make_ints_attr("split", {1, 3})}, 11);
   EXPECT_EQ(parts[1].shape(), (Shape{3}));
-  auto squeezed = run_op("Squeeze", {x.reshaped({1, 4})}, 1, {ints_attr("axes", {0})}, 11);
+  auto squeezed = run_op("Squeeze", {x.reshaped({1, 4})}, 1, {ir::make_ints_attr("axes", {0})}, 11);
   EXPECT_EQ(squeezed[0].shape(), (Shape{4}));
-  auto top = run_op("TopK", {x}, 2, {int_attr("k", 2)}, 1);
+  auto top = run_op("TopK", {x}, 2, {ir::make_int_attr("k", 2)}, 1);
   EXPECT_EQ(values<float>(top[0]), (std::vector<float>{4, 3}));
   auto dropped = run_op("Dropout", {x}, 2, {}, 7);
   EXPECT_EQ(dropped[1].dtype(), DataType::kFloat);
@@ -213,7 +176,7 @@ TEST(OldOpsets, AttributesInsteadOfInputs) {
 
 TEST(OldOpsets, UpsampleAndResize10RepeatNearest) {
   Tensor x = Tensor::from_vector<float>({1, 2}, {1, 2});
-  auto up = run_op("Upsample", {x}, 1, {floats_attr("scales", {1, 2})}, 7);
+  auto up = run_op("Upsample", {x}, 1, {ir::make_floats_attr("scales", {1, 2})}, 7);
   EXPECT_EQ(values<float>(up[0]), (std::vector<float>{1, 1, 2, 2}));
   auto resized = run_op("Resize", {x, Tensor::from_vector<float>({2}, {1, 2})}, 1, {}, 10);
   EXPECT_EQ(values<float>(resized[0]), (std::vector<float>{1, 1, 2, 2}));
