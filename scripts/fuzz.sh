@@ -10,7 +10,7 @@ corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 i=0
 for f in /usr/share/libonnx-testdata/data/node/test_{conv,gather,if,loop,scan,lstm,resize,constant,slice,pad}*/model.onnx \
-         /usr/share/libonnx-testdata/data/simple/*/model.onnx; do
+         /usr/share/libonnx-testdata/data/simple/*/model.onnx tests/data/fuzz_regressions/*; do
   [ -f "$f" ] || continue
   cp "$f" "$corpus/seed_$i.onnx"
   i=$((i + 1))

@@ -99,6 +99,31 @@ TEST(OnnxImport, TruncatedAndRandomBytesAreErrors) {
   }
 }
 
+// Inputs the fuzzer once found crashing (or exhausting memory) stay as regression tests: each must load or throw
+// quac::Error, nothing else.
+TEST(OnnxImport, FuzzRegressions) {
+  fs::path dir = fs::path(QUAC_SOURCE_DIR) / "tests/data/fuzz_regressions";
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    ++count;
+    try {
+      onnx_io::load_model_file(entry.path().string());
+    } catch (const Error&) {
+    }
+  }
+  EXPECT_GT(count, 0);
+}
+
+TEST(OnnxImport, DeclaredShapeWithoutDataIsRefusedBeforeAllocating) {
+  onnx::ModelProto m = identity_of_weight("");
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_dims();
+  w->add_dims(1 << 20);
+  w->add_dims(1 << 20);  // 2^40 floats declared, 4 present
+  std::string msg = error_of([&] { onnx_io::load_model_bytes(m.SerializeAsString(), "", "huge.onnx"); });
+  EXPECT_NE(msg.find("tensor 'w'"), std::string::npos) << msg;
+}
+
 TEST(OnnxImport, ExternalDataInsideFolderLoads) {
   fs::path dir = temp_dir("ext_ok");
   float values[4] = {1, 2, 3, 4};

@@ -2,6 +2,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -63,6 +64,7 @@ Tensor convert_tensor(const onnx::TensorProto& p, const ImportContext& ctx) {
   } catch (const Error&) {
     QUAC_THROW(kInvalidModel, ctx.label, ": ", what, " has too many elements ", shape_str(shape));
   }
+  if (n > (int64_t{1} << 40)) QUAC_THROW(kInvalidModel, ctx.label, ": ", what, " is too large ", shape_str(shape));
   if (p.has_segment()) QUAC_THROW(kUnsupported, ctx.label, ": ", what, " is segmented");
   if (type == DataType::kString) {
     QUAC_CHECK(p.string_data_size() == n, kInvalidModel, ctx.label, ": ", what, " declares ", n, " strings but holds ",
@@ -105,13 +107,20 @@ Tensor convert_tensor(const onnx::TensorProto& p, const ImportContext& ctx) {
       QUAC_THROW(kIoError, ctx.label, ": ", what, ": cannot read external data file '", location, "'");
     return t;
   }
-  Tensor t(type, shape);
+  // Sizes are checked against the data actually present before anything is allocated: a hostile file may declare
+  // a huge shape with no data behind it.
   if (p.has_raw_data()) {
     QUAC_CHECK(p.raw_data().size() == want, kInvalidModel, ctx.label, ": ", what, " has ", p.raw_data().size(),
                " bytes of raw data, expected ", want, " for ", dtype_name(type), shape_str(shape));
+    Tensor t(type, shape);
     if (want) std::memcpy(t.raw_data(), p.raw_data().data(), want);
     return t;
   }
+  int64_t present = std::max(
+      {p.float_data_size(), p.double_data_size(), p.int64_data_size(), p.uint64_data_size(), p.int32_data_size()});
+  QUAC_CHECK(n <= 2 * std::max<int64_t>(present, 0), kInvalidModel, ctx.label, ": ", what, " declares ", n,
+             " values for ", shape_str(shape), " but holds ", present);
+  Tensor t(type, shape);
   auto check_count = [&](int count) {
     QUAC_CHECK(count == n, kInvalidModel, ctx.label, ": ", what, " holds ", count, " values, expected ", n, " for ",
                shape_str(shape));
@@ -185,6 +194,15 @@ Tensor convert_sparse(const onnx::SparseTensorProto& sp, const ImportContext& ct
   Tensor indices = convert_tensor(sp.indices(), ctx);
   Shape shape(sp.dims().begin(), sp.dims().end());
   std::string what = "sparse tensor '" + sp.values().name() + "'";
+  int64_t dense_numel = 0;
+  try {
+    dense_numel = shape_numel(shape);
+  } catch (const Error&) {
+    QUAC_THROW(kInvalidModel, ctx.label, ": ", what, " has an invalid shape ", shape_str(shape));
+  }
+  // Densifying must not turn a few bytes of file into an arbitrarily large allocation.
+  QUAC_CHECK(dense_numel <= (int64_t{1} << 28), kUnsupported, ctx.label, ": ", what, " of shape ", shape_str(shape),
+             " is too large to densify");
   Tensor dense = Tensor::zeros(values.dtype(), shape);
   QUAC_CHECK(values.rank() == 1, kInvalidModel, ctx.label, ": ", what, " values must be 1-D");
   int64_t nnz = values.numel();
