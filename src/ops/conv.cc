@@ -114,11 +114,7 @@ void run_conv(KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& w = ctx.in(1);
   const Tensor* b = ctx.input(2);
-  if (x.rank() < 3) ctx.fail("input X has shape " + shape_str(x.shape()) + ", expected [N, C, D1, ...]");
-  if (w.rank() != x.rank())
-    ctx.fail("weight W has shape " + shape_str(w.shape()) + ", expected rank " + std::to_string(x.rank()) +
-             " to match input X " + shape_str(x.shape()));
-  if (w.dtype() != x.dtype()) ctx.fail("weight W and input X have different element types");
+  check_conv_operands(ctx, x, w);
   const int64_t group = node.attr_int("group", 1);
   const int64_t batch = x.dim(0), channels = x.dim(1), maps = w.dim(0);
   if (group < 1 || channels % group != 0 || maps % group != 0)

@@ -179,6 +179,15 @@ inline WindowGeometry transpose_window(const ir::Node& node, const std::vector<i
 }
 
 // Row-major strides of a spatial shape.
+// Shared input checks of Conv and ConvTranspose: X is [N, C, D1, ...] and W has X's rank and element type.
+inline void check_conv_operands(const KernelContext& ctx, const Tensor& x, const Tensor& w) {
+  if (x.rank() < 3) ctx.fail("input X has shape " + shape_str(x.shape()) + ", expected [N, C, D1, ...]");
+  if (w.rank() != x.rank())
+    ctx.fail("weight W has shape " + shape_str(w.shape()) + ", expected rank " + std::to_string(x.rank()) +
+             " to match input X " + shape_str(x.shape()));
+  if (w.dtype() != x.dtype()) ctx.fail("weight W and input X have different element types");
+}
+
 inline std::vector<int64_t> spatial_strides(const std::vector<int64_t>& dims) {
   std::vector<int64_t> s(dims.size(), 1);
   for (size_t d = dims.size(); d-- > 1;) s[d - 1] = s[d] * dims[d];
