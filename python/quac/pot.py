@@ -44,8 +44,10 @@ def _check_keys(config, known, what):
 class IEEngine:
     """POT's IEEngine: runs models on quac's CPU engine over ``data_loader`` and evaluates ``metric``.
 
-    config: ``{"device": "CPU"}`` plus, optionally, quac's ``batch_size`` (32), ``num_threads`` (0 = all cores) and
-    ``progress`` (True: progress lines on stderr). ``metric`` may be None for calibration-only pipelines
+    config: ``{"device": "CPU"}`` plus, optionally, quac's ``batch_size``, ``num_threads`` (0 = all cores) and
+    ``progress`` (True: progress lines on stderr). ``batch_size`` is 1 by default, as in POT, because metrics written
+    for POT (its guide's Accuracy among them) often assume equal-sized batches; raise it for speed when the metric
+    handles a shorter last batch. ``metric`` may be None for calibration-only pipelines
     (DefaultQuantization), a ``quac.Metric``, or the name of a built-in C++ metric ("top1", "map", ...)."""
 
     def __init__(self, config, data_loader=None, metric=None):
@@ -60,7 +62,7 @@ class IEEngine:
         if data_loader is None:
             raise _error("IEEngine: a data_loader is required")
         self.config = config
-        self._engine = _quac.Engine(data_loader, metric, batch_size=int(config.get("batch_size", 32)),
+        self._engine = _quac.Engine(data_loader, metric, batch_size=int(config.get("batch_size", 1)),
                                     num_threads=int(config.get("num_threads", 0)),
                                     progress=bool(config.get("progress", True)))
         self._model = None

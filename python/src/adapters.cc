@@ -37,7 +37,7 @@ std::string array_shape(const py::array& a) {
 
 // A number from a metric's dict: a Python or NumPy scalar, or an array of one element.
 double metric_number(const py::handle& value, const std::string& what) {
-  py::array a;
+  py::array a = null_array();
   try {
     a = py::array_t<double, py::array::forcecast>::ensure(value);
   } catch (py::error_already_set&) {
@@ -71,13 +71,13 @@ size_t PyDataset::size() const {
   }
   bool is_int = py::isinstance<py::int_>(n) && !py::isinstance<py::bool_>(n);
   if (!is_int && py::hasattr(n, "__index__") && !py::isinstance<py::bool_>(n)) n = py::int_(n), is_int = true;
-  QUAC_CHECK(is_int && n.cast<long long>() >= 0, kDatasetError, name_, ".__len__ returned ", type_name(n),
-             " ", std::string(py::repr(n)), "; expected a non-negative int");
+  QUAC_CHECK(is_int && n.cast<long long>() >= 0, kDatasetError, name_, ".__len__ returned ", type_name(n), " ",
+             std::string(py::repr(n)), "; expected a non-negative int");
   return n.cast<size_t>();
 }
 
 Tensor PyDataset::convert_input(const py::handle& value, const ValueDesc* desc, const std::string& what) const {
-  py::array array;
+  py::array array = null_array();
   if (py::isinstance<py::array>(value)) {
     array = py::reinterpret_borrow<py::array>(value);
   } else if (!value.is_none() && !py::isinstance<py::str>(value) && !py::isinstance<py::bytes>(value) &&
@@ -104,8 +104,8 @@ Tensor PyDataset::convert_input(const py::handle& value, const ValueDesc* desc, 
       int64_t expected = desc->shape[static_cast<size_t>(i + 1)];
       ok = expected < 0 || expected == array.shape(i);
     }
-    QUAC_CHECK(ok, kDatasetError, what, " has shape ", array_shape(array), " but model input '", desc->name,
-               "' is ", shape_pattern(*desc), " (an item is one sample: without the batch dimension, or with a batch ",
+    QUAC_CHECK(ok, kDatasetError, what, " has shape ", array_shape(array), " but model input '", desc->name, "' is ",
+               shape_pattern(*desc), " (an item is one sample: without the batch dimension, or with a batch ",
                "dimension of 1)");
   }
   return tensor_from_array(array, what);
@@ -211,7 +211,7 @@ std::map<std::string, std::vector<double>> PyMetric::value() const {
     std::string key = py::str(kv.first).cast<std::string>();
     auto& values = out[key];
     if (kv.second.is_none()) continue;
-    py::array a;
+    py::array a = null_array();
     try {
       a = py::array_t<double, py::array::forcecast>::ensure(kv.second);
     } catch (py::error_already_set&) {

@@ -121,7 +121,7 @@ Tensor tensor_from_annotation(const py::handle& annotation) {
                            py::isinstance<py::tuple>(annotation) ||
                            py::isinstance(annotation, py::module_::import("numpy").attr("generic"));
   if (numeric_candidate) {
-    py::array array;
+    py::array array = null_array();
     try {
       array = py::array::ensure(object);
     } catch (py::error_already_set&) {

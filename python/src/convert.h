@@ -14,6 +14,9 @@ namespace quac::python {
 
 namespace py = pybind11;
 
+// A null array handle (a default-constructed py::array is an empty array, not "no array").
+inline py::array null_array() { return py::reinterpret_steal<py::array>(py::handle()); }
+
 // NumPy dtype for a quac type; throws kUnsupported for types NumPy has no equivalent of (bfloat16, strings).
 py::dtype numpy_dtype(DataType type);
 // quac type for a NumPy dtype, kUndefined when quac has none.

@@ -266,5 +266,6 @@ PYBIND11_MODULE(_quac, m) {
       "algorithms: [(name, params as a JSON string)]; quac.pot.create_pipeline takes POT's list of dicts.");
 
   // For tests: a NumPy array through a quac Tensor and back (shares memory when the layout allows).
-  m.def("_roundtrip", [](const py::array& array) { return array_from_tensor(tensor_from_array(array, "array"), true); });
+  m.def("_roundtrip",
+        [](const py::array& array) { return array_from_tensor(tensor_from_array(array, "array"), true); });
 }

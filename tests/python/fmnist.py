@@ -40,7 +40,7 @@ class FashionMnist(quac.DataLoader):
 
 
 class Accuracy(quac.Metric):
-    """POT guide's top-1 accuracy."""
+    """POT guide's top-1 accuracy (also for batches of different sizes)."""
 
     def __init__(self):
         super().__init__()
@@ -53,7 +53,7 @@ class Accuracy(quac.Metric):
 
     @property
     def avg_value(self):
-        return {self._name: np.ravel(self._matches).mean()}
+        return {self._name: float(np.mean(np.concatenate(self._matches)))}
 
     def update(self, output, target):
         predictions = np.argmax(output[0], axis=1)
@@ -69,7 +69,7 @@ class Accuracy(quac.Metric):
 def top1(model_path, limit):
     """Independent check: top-1 of an ONNX file on the first `limit` test images, run by a fresh quac Session."""
     images, labels = test_images(limit)
-    session = quac.Session(quac.load_model(model_path))
+    session = quac.Session(quac.load_model(model_path), num_threads=1)
     logits = session.run([np.ascontiguousarray(images)])[0]
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 

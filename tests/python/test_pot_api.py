@@ -13,7 +13,8 @@ from fmnist import EXAMPLE, FIXTURES, Accuracy, FashionMnist, has_accuracy_aware
 
 CNN = os.path.join(FIXTURES, "cnn.onnx")
 MOBILENET = os.path.join(FIXTURES, "mobilenet.onnx")
-QUIET = {"device": "CPU", "progress": False}
+# One thread: tests share a busy machine, where OpenMP threads waiting on each other cost more than they give.
+QUIET = {"device": "CPU", "progress": False, "num_threads": 1}
 
 needs_aaq = pytest.mark.skipif(not has_accuracy_aware(),
                                reason="waits for AccuracyAwareQuantization (issue 4) in the algorithm registry")
@@ -143,3 +144,19 @@ def test_accuracy_aware_with_pot_metric(tmp_path):
     assert fp32["accuracy@top1"] - int8["accuracy@top1"] <= 0.01 + 1e-9
     path = save_model(result, str(tmp_path), "aaq")[0]["model"]
     assert top1(path, 400) == pytest.approx(int8["accuracy@top1"], abs=1e-9)
+
+
+class GuideAccuracy(Accuracy):
+    """avg_value exactly as POT's guide writes it: np.ravel over the list of per-batch lists (ragged lists fail)."""
+
+    @property
+    def avg_value(self):
+        return {self._name: np.ravel(self._matches).mean()}
+
+
+def test_guide_metric_runs_with_pot_default_batch():
+    # 37 items: with batches of 32 the guide's metric would see a ragged list; POT (and quac.pot) batch one item.
+    engine = IEEngine(config={"device": "CPU", "progress": False, "num_threads": 1}, data_loader=FashionMnist(37),
+                      metric=GuideAccuracy())
+    r = engine.evaluate(load_model({"model": CNN}))
+    assert r["items"] == 37 and len(r["per_sample"]["accuracy@top1"]) == 37
