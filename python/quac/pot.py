@@ -23,9 +23,9 @@ __all__ = [
     "create_pipeline", "load_model", "save_model"
 ]
 
-# POT's engine keys, and quac's own (batch_size, num_threads, progress).
+# POT's engine keys, and quac's own (batch_size, num_threads, progress, metric_per_item).
 _ENGINE_KEYS = ("device", "type", "stat_requests_number", "eval_requests_number", "batch_size", "num_threads",
-                "progress")
+                "progress", "metric_per_item")
 _MODEL_KEYS = ("model_name", "model", "weights")
 
 
@@ -44,10 +44,11 @@ def _check_keys(config, known, what):
 class IEEngine:
     """POT's IEEngine: runs models on quac's CPU engine over ``data_loader`` and evaluates ``metric``.
 
-    config: ``{"device": "CPU"}`` plus, optionally, quac's ``batch_size``, ``num_threads`` (0 = all cores) and
-    ``progress`` (True: progress lines on stderr). ``batch_size`` is 1 by default, as in POT, because metrics written
-    for POT (its guide's Accuracy among them) often assume equal-sized batches; raise it for speed when the metric
-    handles a shorter last batch. ``metric`` may be None for calibration-only pipelines
+    config: ``{"device": "CPU"}`` plus, optionally, quac's ``batch_size`` (items per inference, 32),
+    ``num_threads`` (0 = all cores), ``progress`` (True: progress lines on stderr) and ``metric_per_item`` (True).
+    With ``metric_per_item`` the metric's ``update`` is called once per item (batches of one), as POT's engine calls
+    it: metrics written for POT, its guide's Accuracy among them, often assume equal-sized batches. Set it to False
+    to hand the metric whole batches (fewer Python calls) when it handles a shorter last batch. ``metric`` may be None for calibration-only pipelines
     (DefaultQuantization), a ``quac.Metric``, or the name of a built-in C++ metric ("top1", "map", ...)."""
 
     def __init__(self, config, data_loader=None, metric=None):
@@ -62,9 +63,10 @@ class IEEngine:
         if data_loader is None:
             raise _error("IEEngine: a data_loader is required")
         self.config = config
-        self._engine = _quac.Engine(data_loader, metric, batch_size=int(config.get("batch_size", 1)),
+        self._engine = _quac.Engine(data_loader, metric, batch_size=int(config.get("batch_size", 32)),
                                     num_threads=int(config.get("num_threads", 0)),
-                                    progress=bool(config.get("progress", True)))
+                                    progress=bool(config.get("progress", True)),
+                                    metric_per_item=bool(config.get("metric_per_item", True)))
         self._model = None
 
     @property

@@ -3,6 +3,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <set>
+
 #include "convert.h"
 
 namespace quac::python {
@@ -168,7 +170,8 @@ DataItem PyDataset::get(size_t index) const {
 
 // ---- Metric ----
 
-PyMetric::PyMetric(py::object metric) : metric_(std::move(metric)), name_(class_name(metric_)) {
+PyMetric::PyMetric(py::object metric, bool per_item)
+    : metric_(std::move(metric)), name_(class_name(metric_)), per_item_(per_item) {
   for (const char* attr : {"update", "reset", "get_attributes"})
     QUAC_CHECK(py::hasattr(py::type::handle_of(metric_), attr), kInvalidArgument, "metric ", name_, " has no ", attr,
                "; derive it from quac.Metric");
@@ -198,11 +201,40 @@ void PyMetric::update(const std::vector<Tensor>& outputs, const std::vector<Tens
   py::list output_list, target_list;
   for (const auto& t : outputs) output_list.append(array_from_tensor(t));
   for (const auto& a : annotations) target_list.append(annotation_to_python(a));
-  call("update", output_list, target_list);
+  size_t items = annotations.size();
+  bool split = per_item_ && items > 1;
+  for (const auto& t : outputs) split = split && t.rank() >= 1 && t.dim(0) == static_cast<int64_t>(items);
+  if (!split) {
+    call("update", output_list, target_list);
+    if (per_item_) batch_values_ = read_value();
+    return;
+  }
+  // POT's engine hands the metric one item at a time; quac runs the batch at once and replays it item by item,
+  // collecting each item's value, so a metric written for POT sees what it saw there.
+  batch_values_.clear();
+  std::set<std::string> batch_level;
+  for (size_t i = 0; i < items; ++i) {
+    py::list item_outputs, item_targets;
+    py::slice row(static_cast<py::ssize_t>(i), static_cast<py::ssize_t>(i + 1), 1);
+    for (auto array : output_list) item_outputs.append(array[row]);
+    item_targets.append(target_list[i]);
+    call("update", item_outputs, item_targets);
+    for (auto& [name, values] : read_value()) {
+      if (values.size() != 1) batch_level.insert(name);
+      auto& dst = batch_values_[name];
+      dst.insert(dst.end(), values.begin(), values.end());
+    }
+  }
+  for (const auto& name : batch_level) batch_values_[name].clear();
 }
 
 std::map<std::string, std::vector<double>> PyMetric::value() const {
+  if (per_item_) return batch_values_;
   py::gil_scoped_acquire gil;
+  return read_value();
+}
+
+std::map<std::string, std::vector<double>> PyMetric::read_value() const {
   py::object v = property("value");
   QUAC_CHECK(py::isinstance<py::dict>(v), kMetricError, name_, ".value returned ", type_name(v),
              "; expected a dict {metric name: per-sample values of the last batch}");
@@ -242,6 +274,7 @@ std::map<std::string, double> PyMetric::avg_value() const {
 
 void PyMetric::reset() {
   py::gil_scoped_acquire gil;
+  batch_values_.clear();
   call("reset");
 }
 

@@ -44,9 +44,11 @@ class PyDataset : public Dataset {
 // higher_better; methods update(output, target), reset(), get_attributes(). update gets a list of NumPy arrays (one
 // per model output, batch first, read-only views of the engine's buffers) and the list of the batch's annotations as
 // the DataLoader returned them. A value that is a single number (or None) means "no per-sample values".
+// With `per_item`, update is called once per item of each batch (batches of one, as POT's engine calls it), and
+// value() returns the values collected over the batch's items.
 class PyMetric : public Metric {
  public:
-  explicit PyMetric(py::object metric);
+  PyMetric(py::object metric, bool per_item);
   ~PyMetric() override;
   void update(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override;
   std::map<std::string, std::vector<double>> value() const override;
@@ -59,9 +61,12 @@ class PyMetric : public Metric {
   template <typename... Args>
   py::object call(const char* method, Args&&... args) const;
   py::object property(const char* name) const;
+  std::map<std::string, std::vector<double>> read_value() const;
 
   py::object metric_;
   std::string name_;
+  bool per_item_;
+  std::map<std::string, std::vector<double>> batch_values_;  // per_item: the values of the last batch's items
 };
 
 }  // namespace quac::python

@@ -71,14 +71,14 @@ py::dict evaluation_dict(const EvaluationResult& r) {
 }
 
 std::shared_ptr<PyEngine> make_engine(py::object data_loader, py::object metric, size_t batch_size, int num_threads,
-                                      bool progress) {
+                                      bool progress, bool metric_per_item) {
   auto e = std::make_shared<PyEngine>();
   e->dataset = std::make_shared<PyDataset>(std::move(data_loader));
   e->metric_object = metric;
   if (py::isinstance<py::str>(metric)) {
     e->metric = create_metric(metric.cast<std::string>());
   } else if (!metric.is_none()) {
-    e->metric = std::make_shared<PyMetric>(metric);
+    e->metric = std::make_shared<PyMetric>(metric, metric_per_item);
   }
   QUAC_CHECK(batch_size > 0, kInvalidArgument, "engine batch_size must be positive");
   EngineOptions options;
@@ -193,7 +193,7 @@ PYBIND11_MODULE(_quac, m) {
   py::class_<PyEngine, std::shared_ptr<PyEngine>>(m, "Engine",
                                                   "Runs models over a Python DataLoader and evaluates a Metric")
       .def(py::init(&make_engine), py::arg("data_loader"), py::arg("metric") = py::none(), py::arg("batch_size") = 32,
-           py::arg("num_threads") = 0, py::arg("progress") = true)
+           py::arg("num_threads") = 0, py::arg("progress") = true, py::arg("metric_per_item") = false)
       .def_property_readonly("data_loader", [](const PyEngine& e) { return e.dataset->loader(); })
       .def_property_readonly("metric", [](const PyEngine& e) { return e.metric_object; })
       .def(

@@ -234,29 +234,36 @@ class Annotated(FashionMnist):
         return x, {"label": y, "index": index, "name": f"item{index}"}
 
 
-def test_update_gets_pot_arguments(cnn):
+@pytest.mark.parametrize("per_item", [True, False])
+def test_update_gets_pot_arguments(cnn, per_item):
     metric = Recording()
-    result = IEEngine(config=dict(QUIET, batch_size=8), data_loader=Annotated(20), metric=metric).evaluate(cnn)
-    assert [len(t) for t in metric.targets] == [8, 8, 4]
-    output = metric.outputs[0]
-    assert isinstance(output, list) and len(output) == 1
-    assert isinstance(output[0], np.ndarray) and output[0].shape == (8, 10) and output[0].dtype == np.float32
+    config = dict(QUIET, batch_size=8, metric_per_item=per_item)
+    result = IEEngine(config=config, data_loader=Annotated(20), metric=metric).evaluate(cnn)
+    # POT's engine hands the metric one item at a time (the default); whole batches on request.
+    sizes = [1] * 20 if per_item else [8, 8, 4]
+    assert [len(t) for t in metric.targets] == sizes
+    for output, size in zip(metric.outputs, sizes):
+        assert isinstance(output, list) and len(output) == 1
+        assert isinstance(output[0], np.ndarray) and output[0].shape == (size, 10) and output[0].dtype == np.float32
     # Annotations arrive as the DataLoader made them (dicts here), in item order.
     flat = [t for batch in metric.targets for t in batch]
     assert flat == [{"label": int(FashionMnist(20).labels[i]), "index": i, "name": f"item{i}"} for i in range(20)]
+    # Per-sample values are the same either way.
+    assert result["per_sample"] == evaluate(cnn, FashionMnist(20), Accuracy())["per_sample"]
     assert len(result["per_sample"]["accuracy@top1"]) == 20
     assert metric.threads == {threading.get_ident()}
 
 
 def test_output_arrays_are_read_only_views(cnn):
     metric = Recording()
-    IEEngine(config=dict(QUIET, batch_size=4), data_loader=FashionMnist(4), metric=metric).evaluate(cnn)
+    whole_batches = dict(QUIET, batch_size=4, metric_per_item=False)
+    IEEngine(config=whole_batches, data_loader=FashionMnist(4), metric=metric).evaluate(cnn)
     out = metric.outputs[0][0]
     assert not out.flags.owndata and not out.flags.writeable
     with pytest.raises(ValueError):
         out[0, 0] = 1.0
     # Kept beyond the call, they stay valid (the engine does not recycle a buffer Python still holds).
-    IEEngine(config=dict(QUIET, batch_size=4), data_loader=FashionMnist(4), metric=Accuracy()).evaluate(cnn)
+    IEEngine(config=whole_batches, data_loader=FashionMnist(4), metric=Accuracy()).evaluate(cnn)
     assert np.all(np.isfinite(out)) and out.shape == (4, 10)
     np.testing.assert_allclose(out, quac.Session(cnn, num_threads=1).run([FashionMnist(4).images])[0], rtol=1e-5, atol=1e-5)
 
@@ -324,8 +331,10 @@ class BatchOnly(quac.Metric):
         return {"batch_accuracy": {"direction": "higher-better", "type": "accuracy"}}
 
 
-def test_metric_without_per_sample_values(cnn):
-    result = evaluate(cnn, FashionMnist(40), BatchOnly())
+@pytest.mark.parametrize("per_item", [True, False])
+def test_metric_without_per_sample_values(cnn, per_item):
+    config = dict(QUIET, batch_size=16, metric_per_item=per_item)
+    result = IEEngine(config=config, data_loader=FashionMnist(40), metric=BatchOnly()).evaluate(cnn)
     assert result["per_sample"] == {}
     assert result["metrics"]["batch_accuracy"] == pytest.approx(
         evaluate(cnn, FashionMnist(40), Accuracy())["metrics"]["accuracy@top1"])

@@ -154,8 +154,9 @@ class GuideAccuracy(Accuracy):
         return {self._name: np.ravel(self._matches).mean()}
 
 
-def test_guide_metric_runs_with_pot_default_batch():
-    # 37 items: with batches of 32 the guide's metric would see a ragged list; POT (and quac.pot) batch one item.
+def test_guide_metric_runs_with_pot_calling_convention():
+    # 37 items in batches of 32: handed whole batches, the guide's metric would see a ragged list and fail; quac.pot
+    # calls update per item, as POT does.
     engine = IEEngine(config={"device": "CPU", "progress": False, "num_threads": 1}, data_loader=FashionMnist(37),
                       metric=GuideAccuracy())
     r = engine.evaluate(load_model({"model": CNN}))
