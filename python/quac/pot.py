@@ -13,6 +13,7 @@ the C++ side as JSON; an unknown key is an error naming its path). Results come 
 """
 import json
 import os
+import sys
 
 from . import _quac
 from ._quac import Error, Model
@@ -160,14 +161,28 @@ def _json_default(value):
 
 class Pipeline:
     """POT's Pipeline: ``run(model)`` applies the algorithms in order; ``evaluate(model)`` returns
-    ``{metric name: value}`` on the engine's whole dataset."""
+    ``{metric name: value}`` on the engine's whole dataset. After an AccuracyAwareQuantization run, ``report`` holds
+    its report (a dict: every evaluation, the rankings, the final comparison), ``summary`` its one-line outcome and
+    ``budget_met`` whether every metric is within ``maximal_drop``."""
 
-    def __init__(self, pipeline, engine):
+    def __init__(self, pipeline, engine, specs):
         self._pipeline = pipeline
+        self._specs = specs
         self.engine = engine
+        self.report = None
+        self.summary = None
+        self.budget_met = None
 
     def run(self, model):
-        result = self._pipeline.run(model)
+        direct = getattr(_quac, "accuracy_aware_quantization", None)
+        if direct and len(self._specs) == 1 and self._specs[0][0] == "AccuracyAwareQuantization":
+            # The same algorithm as the pipeline's, called directly so that its report comes back.
+            r = direct(model, self.engine._engine, self._specs[0][1], params_path="algorithms[0].params")
+            print(f"[quac] AccuracyAwareQuantization: {r['summary']}", file=sys.stderr)
+            self.report, self.summary, self.budget_met = r["report"], r["summary"], r["budget_met"]
+            result = r["model"]
+        else:
+            result = self._pipeline.run(model)
         result.name = getattr(model, "name", "model")
         return result
 
@@ -196,4 +211,4 @@ def create_pipeline(algo_config, engine):
         except (TypeError, ValueError) as e:
             raise _error(f"algorithms[{i}].params: {e}") from None
         specs.append((str(algorithm["name"]), text))
-    return Pipeline(_quac.create_pipeline(specs, engine._engine), engine)
+    return Pipeline(_quac.create_pipeline(specs, engine._engine), engine, specs)

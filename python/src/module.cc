@@ -13,6 +13,12 @@
 #include "quac/pipeline.h"
 #include "quac/session.h"
 
+// AccuracyAwareQuantization's direct entry point (with its report) is bound when the header is there (issue 4).
+#if __has_include("quac/accuracy_aware.h")
+#include "quac/accuracy_aware.h"
+#define QUAC_PYTHON_HAS_ACCURACY_AWARE 1
+#endif
+
 namespace py = pybind11;
 
 namespace quac::python {
@@ -264,6 +270,35 @@ PYBIND11_MODULE(_quac, m) {
       },
       py::arg("algorithms"), py::arg("engine"),
       "algorithms: [(name, params as a JSON string)]; quac.pot.create_pipeline takes POT's list of dicts.");
+
+#ifdef QUAC_PYTHON_HAS_ACCURACY_AWARE
+  m.def(
+      "accuracy_aware_quantization",
+      [](const Model& model, std::shared_ptr<PyEngine> engine, const std::string& params, const std::string& path,
+         const std::string& intermediate_dir) {
+        QUAC_CHECK(engine != nullptr, kInvalidArgument, "accuracy_aware_quantization: an engine is required");
+        engine->prepare(model);
+        AccuracyAwareOptions options;
+        options.intermediate_dir = intermediate_dir;
+        if (engine->engine->options().progress)
+          options.log = [](const std::string& line) { std::fprintf(stderr, "[quac] %s\n", line.c_str()); };
+        nlohmann::json json = nlohmann::json::parse(params);
+        AccuracyAwareResult r;
+        {
+          py::gil_scoped_release nogil;
+          r = accuracy_aware_quantization(model, *engine->engine, json, options, path);
+        }
+        py::dict out;
+        out["model"] = r.model;
+        out["budget_met"] = r.budget_met;
+        out["summary"] = r.summary;
+        out["report"] = py::module_::import("json").attr("loads")(r.report.dump());
+        return out;
+      },
+      py::arg("model"), py::arg("engine"), py::arg("params"), py::arg("params_path") = "params",
+      py::arg("intermediate_dir") = "",
+      "AccuracyAwareQuantization with its report: {model, budget_met, summary, report (a dict)}.");
+#endif
 
   // For tests: a NumPy array through a quac Tensor and back (shares memory when the layout allows).
   m.def("_roundtrip",
