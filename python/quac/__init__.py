@@ -8,6 +8,8 @@ from ._quac import (Error, Model, Session, algorithm_names, compress_model_weigh
 from .api import DataLoader, Dict, Metric
 from . import pot
 
+Error.__module__ = "quac"  # shown as quac.Error in tracebacks
+
 __version__ = "0.1.0"
 
 __all__ = [

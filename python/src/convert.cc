@@ -27,6 +27,11 @@ std::shared_ptr<void> keep_alive(py::object object, py::object array = py::objec
   return std::shared_ptr<PyRef>(new PyRef{std::move(object), std::move(array)}, PyRefDeleter{});
 }
 
+// The exception behind the last described callback failure (accessed under the GIL only). A raw reference: a static
+// py::object would be released after the interpreter is gone.
+PyObject* last_error = nullptr;
+std::string last_error_message;
+
 const PyRef* python_owner(const Tensor& tensor) {
   if (!std::get_deleter<PyRefDeleter>(tensor.storage())) return nullptr;
   return static_cast<const PyRef*>(tensor.storage().get());
@@ -176,7 +181,23 @@ std::string describe_python_error(const std::string& owner, const std::string& m
   } catch (py::error_already_set&) {
     // A broken __str__ must not hide the original failure; the type name is enough.
   }
-  return owner + "." + method + " raised " + type + (message.empty() ? "" : ": " + message) + where;
+  std::string description = owner + "." + method + " raised " + type + (message.empty() ? "" : ": " + message) + where;
+  Py_XDECREF(last_error);
+  last_error = nullptr;
+  if (e.value()) {
+    last_error = e.value().inc_ref().ptr();
+    if (e.trace()) PyException_SetTraceback(last_error, e.trace().ptr());
+  }
+  last_error_message = description;
+  return description;
+}
+
+py::object take_python_error(const std::string& what) {
+  if (!last_error || what.find(last_error_message) == std::string::npos) return py::none();
+  py::object cause = py::reinterpret_steal<py::object>(last_error);
+  last_error = nullptr;
+  last_error_message.clear();
+  return cause;
 }
 
 }  // namespace quac::python

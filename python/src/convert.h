@@ -37,8 +37,13 @@ Tensor tensor_from_annotation(const py::handle& annotation);
 py::object annotation_to_python(const Tensor& annotation);
 
 // The message for a Python exception raised by `owner.method` (the pending error in `e`):
-// "MyMetric.update raised ValueError: bad shape (my_metric.py:12)".
+// "MyMetric.update raised ValueError: bad shape (my_metric.py:12)". Remembers the exception for take_python_error.
 std::string describe_python_error(const std::string& owner, const std::string& method, py::error_already_set& e);
+
+// The Python exception behind the last describe_python_error, if `what` (the message of the quac::Error being
+// translated, possibly with context added around it) contains that description; None otherwise. Taking it forgets
+// it. The translated quac.Error gets it as __cause__, so the user's traceback is not lost.
+py::object take_python_error(const std::string& what);
 
 // "MyMetric" for an instance of MyMetric.
 std::string class_name(const py::handle& object);

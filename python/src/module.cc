@@ -13,10 +13,10 @@
 #include "quac/pipeline.h"
 #include "quac/session.h"
 
-// AccuracyAwareQuantization's direct entry point (with its report) is bound when the header is there (issue 4).
-#if __has_include("quac/accuracy_aware.h")
+// AccuracyAwareQuantization's direct entry point (with its report) is bound when CMake finds its header (issue 4).
+// CMake decides rather than __has_include: a compiler cache in direct mode does not see a header appear.
+#ifdef QUAC_PYTHON_HAS_ACCURACY_AWARE
 #include "quac/accuracy_aware.h"
-#define QUAC_PYTHON_HAS_ACCURACY_AWARE 1
 #endif
 
 namespace py = pybind11;
@@ -117,6 +117,8 @@ PYBIND11_MODULE(_quac, m) {
     } catch (const Error& e) {
       py::object instance = py::handle(error_type.ptr())(py::str(e.what()));
       instance.attr("code") = error_code_name(e.code());
+      py::object cause = take_python_error(e.what());
+      if (!cause.is_none()) PyException_SetCause(instance.ptr(), cause.release().ptr());
       PyErr_SetObject(error_type.ptr(), instance.ptr());
     }
   });

@@ -93,6 +93,10 @@ def test_metric_exception_becomes_quac_error(cnn, method):
                                          r"\(test_callbacks\.py:\d+\)") as info:
         evaluate(cnn, FashionMnist(20), RaisingMetric(method))
     assert info.value.code == "MetricError"
+    # The user's exception, with its traceback, is the cause.
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError) and str(cause) == f"{method} failed on purpose"
+    assert cause.__traceback__ is not None
 
 
 def test_get_attributes_exception_becomes_quac_error():
