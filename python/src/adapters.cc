@@ -44,7 +44,7 @@ double metric_number(const py::handle& value, const std::string& what) {
     a = py::array_t<double, py::array::forcecast>::ensure(value);
   } catch (py::error_already_set&) {
   }
-  if (!a || a.size() != 1 || py::isinstance<py::str>(value))
+  if (!a || a.size() != 1 || py::isinstance<py::str>(value) || value.is_none())
     QUAC_THROW(kMetricError, what, " is ", type_name(value), "; expected a number");
   return *static_cast<const double*>(a.data());
 }

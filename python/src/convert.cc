@@ -93,6 +93,12 @@ DataType quac_dtype(const py::dtype& dtype) {
   return DataType::kUndefined;
 }
 
+py::array as_array(const py::handle& value, const std::string& what) {
+  py::array array = py::array::ensure(value);
+  QUAC_CHECK(array, kInvalidArgument, what, " is ", type_name(value), "; expected a NumPy array");
+  return array;
+}
+
 Tensor tensor_from_array(const py::array& array, const std::string& what) {
   DataType type = quac_dtype(array.dtype());
   QUAC_CHECK(type != DataType::kUndefined, kInvalidArgument, what, " has NumPy dtype ",

@@ -22,6 +22,9 @@ py::dtype numpy_dtype(DataType type);
 // quac type for a NumPy dtype, kUndefined when quac has none.
 DataType quac_dtype(const py::dtype& dtype);
 
+// `value` as a NumPy array (np.asarray); throws kInvalidArgument naming `what` when it has no array form.
+py::array as_array(const py::handle& value, const std::string& what);
+
 // Wraps `array` without copying when it is C-contiguous and of a type quac has; otherwise copies it into a
 // C-contiguous array first. `what` names the value in errors ("UserDataLoader.__getitem__(3) data").
 Tensor tensor_from_array(const py::array& array, const std::string& what);

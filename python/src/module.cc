@@ -98,7 +98,7 @@ std::shared_ptr<PyEngine> make_engine(py::object data_loader, py::object metric,
 std::vector<Tensor> tensors_from_list(const py::sequence& values) {
   std::vector<Tensor> out;
   for (size_t i = 0; i < values.size(); ++i)
-    out.push_back(tensor_from_array(py::array::ensure(values[i]), "input " + std::to_string(i)));
+    out.push_back(tensor_from_array(as_array(values[i], "input " + std::to_string(i)), "input " + std::to_string(i)));
   return out;
 }
 
@@ -172,7 +172,8 @@ PYBIND11_MODULE(_quac, m) {
               std::map<std::string, Tensor> feeds;
               for (auto kv : py::reinterpret_borrow<py::dict>(inputs)) {
                 std::string name = py::str(kv.first).cast<std::string>();
-                feeds[name] = tensor_from_array(py::array::ensure(kv.second), "input '" + name + "'");
+                std::string what = "input '" + name + "'";
+                feeds[name] = tensor_from_array(as_array(kv.second, what), what);
               }
               std::map<std::string, Tensor> outputs;
               {

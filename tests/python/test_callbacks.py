@@ -186,6 +186,8 @@ class WrongMetric(Accuracy):
 
     @property
     def avg_value(self):
+        if self.what == "avg_none":
+            return {"acc": None}
         return {"acc": "high"} if self.what == "avg_value" else super().avg_value
 
     def get_attributes(self):
@@ -197,6 +199,7 @@ class WrongMetric(Accuracy):
 @pytest.mark.parametrize("what,message", [
     ("value", r"WrongMetric\.value returned list of 1; expected a dict"),
     ("avg_value", r"WrongMetric\.avg_value\['acc'\] is str; expected a number"),
+    ("avg_none", r"WrongMetric\.avg_value\['acc'\] is NoneType; expected a number"),
 ])
 def test_wrong_metric_return_is_a_clear_error(cnn, what, message):
     with pytest.raises(quac.Error, match=message):
@@ -301,6 +304,10 @@ def test_session_runs_numpy_inputs(cnn):
     np.testing.assert_array_equal(by_list[0], by_name["logits"])
     with pytest.raises(quac.Error, match="input"):
         session.run([images[:, :, :20]])
+    with pytest.raises(quac.Error, match=r"input 0 is list of 2; expected a NumPy array"):
+        session.run([[[1.0], [2.0, 3.0]]])
+    with pytest.raises(quac.Error, match=r"input 'input' has NumPy dtype <U1"):
+        session.run({"input": np.array(["a"])})
 
 
 # ---- a metric without per-sample values ----
