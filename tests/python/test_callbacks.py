@@ -360,6 +360,9 @@ def test_accuracy_aware_ranks_by_output_distance_without_per_sample_values():
                                  "params": {"stat_subset_size": 100, "maximal_drop": 0.01}}], engine)
     result = pipeline.run(model)
     assert result.quantized
+    # No per-sample values: the groups were ranked by output distance (cosine by default), not by the metric.
+    assert pipeline.report["ranking"]["method"] != "metric"
+    assert all(r["method"] != "metric" for r in pipeline.report["rankings"])
     fp32, int8 = pipeline.evaluate(model), pipeline.evaluate(result)
     assert fp32["batch_accuracy"] - int8["batch_accuracy"] <= 0.01 + 1e-9
 

@@ -141,7 +141,8 @@ def test_accuracy_aware_with_pot_metric(tmp_path):
     result = pipeline.run(model=model)
     assert result.quantized and result.name == "mobilenet"
     assert pipeline.budget_met is True and isinstance(pipeline.summary, str)
-    assert isinstance(pipeline.report, dict) and pipeline.report
+    assert isinstance(pipeline.report, dict) and pipeline.report["algorithm"] == "AccuracyAwareQuantization"
+    assert pipeline.report["ranking"]["method"] == "metric"  # the guide's metric has per-sample values
     fp32, int8 = pipeline.evaluate(model), pipeline.evaluate(result)
     assert fp32["accuracy@top1"] - int8["accuracy@top1"] <= 0.01 + 1e-9
     path = save_model(result, str(tmp_path), "aaq")[0]["model"]
