@@ -319,6 +319,42 @@ TEST(ImageFolder, BadInputIsOneErrorNamingTheFile) {
   expect_error([&] { open_dataset(base, model); }, {"no images"});
 }
 
+// Inputs the fuzzers found crashing stb stay as regression tests: each must decode or throw quac::Error (the asan
+// build runs them under the sanitizers via tests/fuzz); the decoded seeds must decode.
+TEST(ImageFolder, FuzzSeedsAndRegressionsDecodeOrThrow) {
+  fs::path dir = fs::path(QUAC_SOURCE_DIR) / "tests/data/fuzz_seeds/image";
+  size_t decoded = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string bytes = detail::read_sample_file(entry.path().string(), 1 << 20);
+    bool crash_input = entry.path().filename().string().rfind("crash_", 0) == 0;
+    for (int channels : {1, 3}) {
+      try {
+        detail::Image image = detail::decode_image(bytes, channels, entry.path().string());
+        EXPECT_EQ(image.pixels.size(), static_cast<size_t>(image.width * image.height * channels));
+        decoded += !crash_input;
+      } catch (const Error& e) {
+        EXPECT_TRUE(crash_input) << e.what();
+        EXPECT_EQ(e.code(), ErrorCode::kDatasetError);
+      }
+    }
+  }
+  EXPECT_EQ(decoded, 10u);  // five seed images, twice
+  std::string dht = detail::read_sample_file((dir / "crash_dht_counts.jpg").string(), 1 << 20);
+  expect_error([&] { detail::decode_image(dht, 3, "crash_dht_counts.jpg"); }, {"crash_dht_counts.jpg", "Huffman"});
+  // The seeds, decoded: a 6x8 gray ramp (value 5 * index) and its RGB version (g, 255 - g, g / 2).
+  detail::Image gray = detail::decode_image(detail::read_sample_file((dir / "gray.png").string(), 1 << 20), 1, "g");
+  ASSERT_EQ(gray.width, 8);
+  ASSERT_EQ(gray.height, 6);
+  EXPECT_EQ(gray.pixels[13], 65);
+  detail::Image rgb = detail::decode_image(detail::read_sample_file((dir / "rgb.png").string(), 1 << 20), 3, "rgb");
+  EXPECT_EQ(rgb.pixels[13 * 3 + 1], 255 - 65);
+  EXPECT_EQ(rgb.pixels[13 * 3 + 2], 32);
+  detail::Image pgm = detail::decode_image(detail::read_sample_file((dir / "gray.pgm").string(), 1 << 20), 3, "pgm");
+  EXPECT_EQ(pgm.pixels[13 * 3 + 2], 65);  // gray to RGB replicates
+  detail::Image bmp = detail::decode_image(detail::read_sample_file((dir / "rgb.bmp").string(), 1 << 20), 1, "bmp");
+  EXPECT_EQ(bmp.pixels[13], (65 * 77 + 190 * 150 + 32 * 29) >> 8);  // RGB to gray: BT.601 luma
+}
+
 TEST(DatasetSpec, OptionsListsAndErrors) {
   auto spec = detail::parse_dataset_spec("images:/data,mean=0.485,0.456,0.406,std=0.2:0.3:0.4,size=224");
   EXPECT_EQ(spec.kind, "images");
