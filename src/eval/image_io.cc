@@ -48,8 +48,8 @@ struct StbFree {
 bool jpeg_huffman_tables_fit(const std::string& bytes) {
   size_t n = bytes.size();
   auto at = [&](size_t i) -> unsigned { return i < n ? static_cast<unsigned char>(bytes[i]) : 0u; };
-  if (at(0) != 0xFF || at(1) != 0xD8) return true;  // not a JPEG
-  size_t p = 2;
+  if (at(0) != 0xFF) return true;  // stb tries JPEG only on files starting with a marker (fill bytes allowed)
+  size_t p = 0;
   while (p < n) {
     if (at(p) != 0xFF) {  // stray bytes between segments: stb skips them too
       ++p;
@@ -104,11 +104,16 @@ Image decode_image(const std::string& bytes, int channels, const std::string& la
   int len = static_cast<int>(bytes.size());
   QUAC_CHECK(jpeg_huffman_tables_fit(bytes), kDatasetError, label,
              ": corrupt JPEG (a Huffman table declares more than 256 symbols)");
+  // PGM/PPM pixels are stored uncompressed: a file too short for the size its header claims is refused before stb
+  // allocates (and spends time on) the claimed size.
+  bool pnm = bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &c))
     QUAC_THROW(kDatasetError, label, ": not a readable PNG, JPEG, BMP or PGM/PPM image (", stbi_failure_reason(), ")");
   QUAC_CHECK(w > 0 && h > 0 && int64_t{w} * h <= kMaxPixels, kDatasetError, label, ": image of ", w, "x", h,
              " pixels is over the limit of ", kMaxPixels, " pixels");
+  QUAC_CHECK(!pnm || static_cast<int64_t>(bytes.size()) >= int64_t{w} * h * c, kDatasetError, label,
+             ": truncated PGM/PPM (", bytes.size(), " bytes for ", w, "x", h, " pixels)");
   // Decoded in the file's own channels and converted here: stb 2.27's converter mishandles 16-bit PNM files (it
   // converts them as 8-bit data and overruns; crash_pnm16_channels.pgm in tests/data/fuzz_seeds/image).
   int dw = 0, dh = 0, dc = 0;
