@@ -46,6 +46,26 @@ class Dataset {
 // file. `model` supplies the input names and shapes the data must match.
 std::shared_ptr<Dataset> open_dataset(const std::string& spec, const Model& model);
 
+// The folder readers with typed options, for C++ callers (the same readers as the npz: and images: specs; no comma
+// parsing, so any folder name works). Empty / zero fields take the defaults described above.
+struct NpzFolderOptions {
+  std::string labels;  // labels file; empty = no annotations
+};
+std::shared_ptr<Dataset> open_npz_folder(const std::string& dir, const Model& model,
+                                         const NpzFolderOptions& options = {});
+
+struct ImageFolderOptions {
+  std::string labels;          // labels file; empty = no annotations
+  int height = 0, width = 0;   // resize to height x width; 0 = the model input's size
+  std::string layout;          // "nchw" or "nhwc"; empty = from the model input
+  std::string channels;        // "gray" or "rgb"; empty = from the model input
+  double scale = 255.0;        // value = (pixel / scale - mean[c]) / std[c]
+  std::vector<double> mean;    // one value or one per channel; empty = 0
+  std::vector<double> stddev;  // one value or one per channel; empty = 1
+};
+std::shared_ptr<Dataset> open_image_folder(const std::string& dir, const Model& model,
+                                           const ImageFolderOptions& options = {});
+
 // The dataset spec help shown by `quac evaluate --help` and `quac quantize --help`.
 const char* dataset_spec_help();
 

@@ -257,6 +257,38 @@ std::shared_ptr<Dataset> open_dataset(const std::string& spec_text, const Model&
              "' (expected npy:DIR, npz:DIR, images:DIR, idx:DIR or random)");
 }
 
+std::shared_ptr<Dataset> open_npz_folder(const std::string& dir, const Model& model, const NpzFolderOptions& options) {
+  detail::DatasetSpec spec;
+  spec.kind = "npz";
+  spec.path = dir;
+  spec.text = "npz:" + dir;
+  if (!options.labels.empty()) spec.options["labels"] = options.labels;
+  return detail::open_npz_folder(spec, model);
+}
+
+std::shared_ptr<Dataset> open_image_folder(const std::string& dir, const Model& model,
+                                           const ImageFolderOptions& options) {
+  detail::DatasetSpec spec;
+  spec.kind = "images";
+  spec.path = dir;
+  spec.text = "images:" + dir;
+  auto list = [](const std::vector<double>& values) {
+    std::ostringstream os;
+    os.precision(17);
+    for (size_t i = 0; i < values.size(); ++i) os << (i ? "," : "") << values[i];
+    return os.str();
+  };
+  if (!options.labels.empty()) spec.options["labels"] = options.labels;
+  if (options.height > 0 || options.width > 0)
+    spec.options["size"] = std::to_string(options.height) + "x" + std::to_string(options.width);
+  if (!options.layout.empty()) spec.options["layout"] = options.layout;
+  if (!options.channels.empty()) spec.options["channels"] = options.channels;
+  if (options.scale != 255.0) spec.options["scale"] = list({options.scale});
+  if (!options.mean.empty()) spec.options["mean"] = list(options.mean);
+  if (!options.stddev.empty()) spec.options["std"] = list(options.stddev);
+  return detail::open_image_folder(spec, model);
+}
+
 const char* dataset_spec_help() {
   return R"(Dataset specs (--data), options after commas; full description in docs/datasets.md:
   npy:DIR          DIR/x.npy holds N samples stacked on axis 0, DIR/y.npy their annotations (optional);

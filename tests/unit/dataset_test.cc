@@ -94,6 +94,10 @@ TEST(NpzFolder, NpyFilesWithTextLabelsInSubfolders) {
   auto r = evaluate(session, *data, *metric, {});
   EXPECT_DOUBLE_EQ(r.metrics.at("top1"), 0.5);
   EXPECT_EQ(r.per_sample.at("top1"), (std::vector<double>{1, 0}));
+  EXPECT_EQ(open_npz_folder(dir.string(), model, {.labels = (dir / "labels.txt").string()})
+                ->get(1)
+                .annotation.scalar_as_int(),
+            1);
   // Without labels: inputs only.
   auto unlabelled = open_dataset("npz:" + dir.string(), model);
   EXPECT_FALSE(unlabelled->has_annotations());
@@ -242,6 +246,17 @@ TEST(ImageFolder, GrayImagesNormalisedInTheModelsLayout) {
   EXPECT_EQ(cat.annotation.scalar_as_int(), 3);
   EXPECT_EQ(dog.metadata.at("file"), "dog/2.png");
   EXPECT_EQ(dog.metadata.at("image_size"), "4x4");
+  // The typed C++ options give the same items as the spec.
+  ImageFolderOptions options;
+  options.labels = (dir / "labels.csv").string();
+  options.mean = {0.5};
+  options.stddev = {0.25};
+  DataItem typed = open_image_folder(dir.string(), model, options)->get(0);
+  EXPECT_EQ(typed.inputs[0].data<float>()[6], cat.inputs[0].data<float>()[6]);
+  EXPECT_EQ(typed.annotation.scalar_as_int(), 3);
+  options.height = 5;
+  options.width = 4;
+  expect_error([&] { open_image_folder(dir.string(), model, options); }, {"size 5x4"});
   // scale=1: pixel units.
   auto raw_units = open_dataset("images:" + dir.string() + ",scale=1,mean=6", model);
   EXPECT_FLOAT_EQ(raw_units->get(0).inputs[0].data<float>()[7], 1.0f);
