@@ -127,6 +127,43 @@ TEST(NpzFolder, EveryArrayOfAnNpzIsASampleStoredOrDeflated) {
   EXPECT_EQ(second.inputs[0].data<float>()[3], 7.0f);
 }
 
+TEST(NpzFolder, SegmentationMasksAndDetectionBoxesAsAnnotations) {
+  // Identity over per-pixel scores [N, 2, 2, 2]: the samples are the predictions, masks come from .npy files.
+  Model model = identity_model({-1, 2, 2, 2});
+  fs::path dir = fresh_dir("npz_masks");
+  // Sample a predicts class 1 on the left column, b everywhere class 0.
+  write_npy((dir / "a.npy").string(), Tensor::from_vector<float>({2, 2, 2}, {0, 1, 0, 1, 1, 0, 1, 0}));
+  write_npy((dir / "b.npy").string(), Tensor::from_vector<float>({2, 2, 2}, {1, 1, 1, 1, 0, 0, 0, 0}));
+  fs::create_directories(dir / "masks");
+  write_npy((dir / "masks" / "a.npy").string(), Tensor::from_vector<int64_t>({2, 2}, {1, 0, 1, 0}));  // all right
+  write_npy((dir / "masks" / "b.npy").string(), Tensor::from_vector<int64_t>({2, 2}, {0, 0, 0, 1}));  // 3 of 4
+  write_text(dir / "labels.txt", "a.npy masks/a.npy\nb.npy masks/b.npy\n");
+  auto data = open_dataset("npz:" + dir.string() + ",labels=" + (dir / "labels.txt").string(), model);
+  ASSERT_EQ(data->size(), 2u);  // the masks inside the folder are annotations, not samples
+  auto metric = create_metric("pixel_accuracy,mean_iou");
+  Session session(model);
+  auto r = evaluate(session, *data, *metric, {});
+  EXPECT_DOUBLE_EQ(r.metrics.at("pixel_accuracy"), 7.0 / 8);
+  // Class 0: intersection 3+... over both items: predicted 0 at a(1,3), b(0..3) -> 6 pixels; truth 0 at a(1,3),
+  // b(0,1,2) -> 5; intersection 5 -> 5/6. Class 1: predicted a(0,2) = 2, truth a(0,2), b(3) = 3, intersection 2 -> 2/3.
+  EXPECT_NEAR(r.metrics.at("mean_iou"), (5.0 / 6 + 2.0 / 3) / 2, 1e-12);
+  EXPECT_EQ(r.per_sample.at("pixel_accuracy"), (std::vector<double>{1.0, 0.75}));
+  EXPECT_FALSE(r.attributes.at("mean_iou").per_sample);
+
+  // With no file reference the masks folder holds samples again, and they do not fit the model.
+  expect_error([&] { open_dataset("npz:" + dir.string(), model)->get(2); }, {"masks/a.npy", "int64", "input 'x'"});
+  fs::remove_all(dir / "masks");
+
+  // Detection boxes from JSON: [M, 5] rows (class, x1, y1, x2, y2), float when any value is fractional; [] for none.
+  write_text(dir / "boxes.json", R"({"a.npy": [[1, 10.5, 20, 110, 140], [4, 30, 30, 60, 90]], "b.npy": []})");
+  auto boxes = open_dataset("npz:" + dir.string() + ",labels=" + (dir / "boxes.json").string(), model);
+  Tensor a = boxes->get(0).annotation, b = boxes->get(1).annotation;
+  EXPECT_EQ(a.shape(), (Shape{2, 5}));
+  EXPECT_EQ(a.dtype(), DataType::kFloat);
+  EXPECT_FLOAT_EQ(a.data<float>()[1], 10.5f);
+  EXPECT_EQ(b.shape(), (Shape{0}));
+}
+
 TEST(NpzFolder, ReadsArchivesWrittenByNumpy) {
   // Written by numpy.savez (stored) and numpy.savez_compressed (deflated), which also write zip64 extra fields.
   fs::path seeds = fs::path(QUAC_SOURCE_DIR) / "tests/data/fuzz_seeds/npz";
