@@ -35,8 +35,9 @@ class Dataset {
 //                  with several inputs reads DIR/x_INPUTNAME.npy for each
 //   npz:DIR[,labels=FILE]   a folder of sample files: one sample per .npy file or per array of an .npz (named
 //                  "FILE.npz:ARRAY"); for a model with several inputs one .npz per sample, an array per input name
-//   images:DIR[,labels=FILE][,size=HxW][,layout=nchw|nhwc][,channels=gray|rgb][,scale=S][,mean=M..][,std=S..]
-//                  PNG/JPEG/BMP/PGM/PPM images decoded with stb, resized, (pixel / S - mean) / std per channel
+//   images:DIR[,labels=FILE][,size=HxW|shorter=S][,crop=HxW][,layout=nchw|nhwc][,channels=gray|rgb][,scale=S]
+//          [,mean=M..][,std=S..]   PNG/JPEG/BMP/PGM/PPM images decoded with stb, resized (to HxW, or the shorter side
+//                  to S), centre-cropped, (pixel / S - mean) / std per channel
 //   idx:DIR[,split=test|train][,mean=M][,std=S][,limit=N]   MNIST-family IDX files (optionally .gz); pixels scaled to
 //                  [0,1], then (x - M) / S
 //   random[,n=N][,seed=S]   random normal inputs shaped from the model's inputs (speed work only; no annotations)
@@ -55,13 +56,15 @@ std::shared_ptr<Dataset> open_npz_folder(const std::string& dir, const Model& mo
                                          const NpzFolderOptions& options = {});
 
 struct ImageFolderOptions {
-  std::string labels;          // labels file; empty = no annotations
-  int height = 0, width = 0;   // resize to height x width; 0 = the model input's size
-  std::string layout;          // "nchw" or "nhwc"; empty = from the model input
-  std::string channels;        // "gray" or "rgb"; empty = from the model input
-  double scale = 255.0;        // value = (pixel / scale - mean[c]) / std[c]
-  std::vector<double> mean;    // one value or one per channel; empty = 0
-  std::vector<double> stddev;  // one value or one per channel; empty = 1
+  std::string labels;                   // labels file; empty = no annotations
+  int height = 0, width = 0;            // resize to height x width; 0 = the model input's size
+  int shorter = 0;                      // or resize the shorter side to this, keeping the aspect ratio (needs a crop)
+  int crop_height = 0, crop_width = 0;  // then cut the centre crop_height x crop_width; 0 = no crop
+  std::string layout;                   // "nchw" or "nhwc"; empty = from the model input
+  std::string channels;                 // "gray" or "rgb"; empty = from the model input
+  double scale = 255.0;                 // value = (pixel / scale - mean[c]) / std[c]
+  std::vector<double> mean;             // one value or one per channel; empty = 0
+  std::vector<double> stddev;           // one value or one per channel; empty = 1
 };
 std::shared_ptr<Dataset> open_image_folder(const std::string& dir, const Model& model,
                                            const ImageFolderOptions& options = {});

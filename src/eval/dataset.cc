@@ -281,6 +281,9 @@ std::shared_ptr<Dataset> open_image_folder(const std::string& dir, const Model& 
   if (!options.labels.empty()) spec.options["labels"] = options.labels;
   if (options.height > 0 || options.width > 0)
     spec.options["size"] = std::to_string(options.height) + "x" + std::to_string(options.width);
+  if (options.shorter > 0) spec.options["shorter"] = std::to_string(options.shorter);
+  if (options.crop_height > 0 || options.crop_width > 0)
+    spec.options["crop"] = std::to_string(options.crop_height) + "x" + std::to_string(options.crop_width);
   if (!options.layout.empty()) spec.options["layout"] = options.layout;
   if (!options.channels.empty()) spec.options["channels"] = options.channels;
   if (options.scale != 255.0) spec.options["scale"] = list({options.scale});
@@ -296,9 +299,10 @@ const char* dataset_spec_help() {
   npz:DIR[,labels=FILE]
                    one sample per .npy file, or per array of an .npz file (named FILE.npz:ARRAY); models with
                    several inputs: one .npz per sample with an array per input name. Subfolders are read too.
-  images:DIR[,labels=FILE][,size=HxW][,layout=nchw|nhwc][,channels=gray|rgb][,scale=S][,mean=M[,M2,M3]]
-            [,std=S[,S2,S3]]
-                   PNG/JPEG/BMP/PGM/PPM images, resized to HxW; value = (pixel / S - mean) / std, S = 255 by default;
+  images:DIR[,labels=FILE][,size=HxW|shorter=S][,crop=HxW][,layout=nchw|nhwc][,channels=gray|rgb][,scale=S]
+            [,mean=M[,M2,M3]][,std=S[,S2,S3]]
+                   PNG/JPEG/BMP/PGM/PPM images, resized to HxW (or the shorter side to S, aspect kept), then
+                   centre-cropped to crop=HxW; value = (pixel / scale - mean) / std, scale = 255 by default;
                    layout, channels and size default to what the model's input declares
   idx:DIR[,split=test|train][,mean=M][,std=S][,limit=N]
                    MNIST-family IDX files (optionally .gz); (pixel / 255 - M) / S

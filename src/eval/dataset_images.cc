@@ -1,10 +1,13 @@
-// images:DIR[,labels=FILE][,size=HxW][,layout=nchw|nhwc][,channels=gray|rgb][,scale=S][,mean=M..][,std=S..]: a folder
-// of PNG / JPEG / BMP / PGM / PPM images, decoded with stb one item at a time (format in docs/datasets.md).
+// images:DIR[,labels=FILE][,size=HxW | shorter=S][,crop=HxW][,layout=nchw|nhwc][,channels=gray|rgb][,scale=S]
+// [,mean=M..][,std=S..]: a folder of PNG / JPEG / BMP / PGM / PPM images, decoded with stb one item at a time (format
+// in docs/datasets.md).
 //
 // Each value is (pixel / scale - mean[c]) / std[c], with scale 255 by default, so mean and std are in [0, 1] units as
 // in torchvision; scale=1 gives pixel units (mean=123.675,...). Layout, channels and size default to what the
 // model's input declares; a uint8 input takes the raw pixels.
+#include <algorithm>
 #include <filesystem>
+#include <tuple>
 
 #include "eval/dataset_internal.h"
 
@@ -41,16 +44,28 @@ class ImageFolderDataset : public Dataset {
     QUAC_CHECK(c_dim < 0 || c_dim == channels_, kInvalidArgument, "dataset spec '", spec.text, "': ", channels_,
                " channel(s) in ", layout, " layout do not fit input '", in.name, "' ", shape_str(in.shape));
 
-    if (spec.has("size")) {
-      auto [h, w] = spec.size_hw("size");
-      QUAC_CHECK((h_dim < 0 || h_dim == h) && (w_dim < 0 || w_dim == w), kInvalidArgument, "dataset spec '", spec.text,
-                 "': size ", h, "x", w, " does not fit input '", in.name, "' ", shape_str(in.shape), " in ", layout,
-                 " layout");
-      height_ = static_cast<int>(h);
-      width_ = static_cast<int>(w);
+    // Geometry: resize to size=HxW, or so that the shorter side is shorter=S (aspect kept), then an optional
+    // centre crop=HxW. The final height and width (the crop, else the size) must fit the input.
+    QUAC_CHECK(!(spec.has("size") && spec.has("shorter")), kInvalidArgument, "dataset spec '", spec.text,
+               "': give size or shorter, not both");
+    QUAC_CHECK(!spec.has("shorter") || spec.has("crop"), kInvalidArgument, "dataset spec '", spec.text,
+               "': shorter=S keeps each image's aspect ratio, so it needs crop=HxW to give every item one size");
+    if (spec.has("size")) std::tie(resize_h_, resize_w_) = spec.size_hw("size");
+    if (spec.has("shorter")) shorter_ = spec.size_hw("shorter").first;
+    if (spec.has("crop")) std::tie(crop_h_, crop_w_) = spec.size_hw("crop");
+    const char* what = crop_h_ ? "crop" : "size";
+    int64_t final_h = crop_h_ ? crop_h_ : resize_h_, final_w = crop_h_ ? crop_w_ : resize_w_;
+    if (final_h) {
+      QUAC_CHECK((h_dim < 0 || h_dim == final_h) && (w_dim < 0 || w_dim == final_w), kInvalidArgument, "dataset spec '",
+                 spec.text, "': ", what, " ", final_h, "x", final_w, " does not fit input '", in.name, "' ",
+                 shape_str(in.shape), " in ", layout, " layout");
+      height_ = static_cast<int>(final_h);
+      width_ = static_cast<int>(final_w);
     } else if (h_dim > 0 && w_dim > 0) {
       height_ = static_cast<int>(h_dim);
       width_ = static_cast<int>(w_dim);
+      resize_h_ = h_dim;
+      resize_w_ = w_dim;
     }
 
     raw_ = in.dtype == DataType::kUInt8;
@@ -93,7 +108,7 @@ class ImageFolderDataset : public Dataset {
     QUAC_CHECK(!same_size_ || (image.height == height_ && image.width == width_), kDatasetError, dir_, "/", files_[i],
                ": image is ", image.height, "x", image.width, " but ", files_[0], " is ", height_, "x", width_,
                " (give size=HxW to resize them all)");
-    image = resize_image(image, height_, width_);
+    image = transform(image, i);
     int64_t h = height_, w = width_, c = channels_;
     Shape shape = nhwc_ ? Shape{h, w, c} : Shape{c, h, w};
     Tensor t(raw_ ? DataType::kUInt8 : DataType::kFloat, shape);
@@ -132,6 +147,32 @@ class ImageFolderDataset : public Dataset {
     return v;
   }
 
+  // Resize (to size, or the shorter side to `shorter` truncating the other as torchvision does), then centre crop.
+  Image transform(Image image, size_t i) const {
+    if (resize_h_) {
+      image = resize_image(image, static_cast<int>(resize_h_), static_cast<int>(resize_w_));
+    } else if (shorter_) {
+      int64_t h = image.height, w = image.width;
+      int64_t nh = h <= w ? shorter_ : shorter_ * h / w, nw = h <= w ? shorter_ * w / h : shorter_;
+      image =
+          resize_image(image, static_cast<int>(std::max<int64_t>(nh, 1)), static_cast<int>(std::max<int64_t>(nw, 1)));
+    }
+    if (!crop_h_) return image;
+    QUAC_CHECK(image.height >= crop_h_ && image.width >= crop_w_, kDatasetError, dir_, "/", files_[i], ": image is ",
+               image.height, "x", image.width, resize_h_ || shorter_ ? " after resizing" : "",
+               ", smaller than the crop ", crop_h_, "x", crop_w_);
+    int64_t top = (image.height - crop_h_) / 2, left = (image.width - crop_w_) / 2, c = image.channels;
+    Image out;
+    out.height = static_cast<int>(crop_h_);
+    out.width = static_cast<int>(crop_w_);
+    out.channels = image.channels;
+    out.pixels.resize(static_cast<size_t>(crop_h_ * crop_w_ * c));
+    for (int64_t y = 0; y < crop_h_; ++y)
+      std::copy_n(image.pixels.begin() + ((top + y) * image.width + left) * c, crop_w_ * c,
+                  out.pixels.begin() + y * crop_w_ * c);
+    return out;
+  }
+
   Image load(size_t i) const {
     std::string path = (fs::path(dir_) / files_[i]).string();
     return decode_image(read_sample_file(path, kMaxImageFileBytes), channels_, path);
@@ -141,7 +182,9 @@ class ImageFolderDataset : public Dataset {
   std::vector<std::string> files_;
   std::vector<Label> labels_;
   bool nhwc_ = false, raw_ = false, same_size_ = false;
-  int channels_ = 3, height_ = 0, width_ = 0;
+  int channels_ = 3, height_ = 0, width_ = 0;          // the items' final size
+  int64_t resize_h_ = 0, resize_w_ = 0, shorter_ = 0;  // 0 = not resized that way
+  int64_t crop_h_ = 0, crop_w_ = 0;                    // 0 = no crop
   double scale_ = 255.0;
   std::vector<double> mean_, std_;
 };
@@ -149,7 +192,7 @@ class ImageFolderDataset : public Dataset {
 }  // namespace
 
 std::shared_ptr<Dataset> open_image_folder(const DatasetSpec& spec, const Model& model) {
-  spec.check_known({"labels", "size", "layout", "channels", "scale", "mean", "std"});
+  spec.check_known({"labels", "size", "shorter", "crop", "layout", "channels", "scale", "mean", "std"});
   QUAC_CHECK(!spec.path.empty(), kInvalidArgument, "dataset spec '", spec.text,
              "': images needs a folder (images:DIR)");
   QUAC_CHECK(fs::is_directory(spec.path), kDatasetError, "images:", spec.path, ": not a folder");

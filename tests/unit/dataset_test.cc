@@ -332,6 +332,34 @@ TEST(ImageFolder, RgbResizedToSizeNhwcPerChannelMeanStd) {
   for (int x = 1; x < 4; ++x) EXPECT_GT(c.inputs[0].data<float>()[x * 3], c.inputs[0].data<float>()[(x - 1) * 3]);
 }
 
+TEST(ImageFolder, ShorterSideResizeAndCentreCrop) {
+  fs::path dir = fresh_dir("images_crop");
+  write_png(dir / "a.png", 6, 8, 1, [](int y, int x, int) { return static_cast<uint8_t>(y * 10 + x); });
+  Model model = identity_model({-1, 1, -1, -1});
+  // A crop alone cuts the centre out of the original: rows 2..3, columns 2..5.
+  DataItem crop = open_dataset("images:" + dir.string() + ",crop=2x4,scale=1", model)->get(0);
+  ASSERT_EQ(crop.inputs[0].shape(), (Shape{1, 2, 4}));
+  EXPECT_EQ(crop.inputs[0].data<float>()[0], 22.0f);
+  EXPECT_EQ(crop.inputs[0].data<float>()[7], 35.0f);
+  // shorter=3: 6x8 becomes 3x4 (the other side truncated, as torchvision does), then the centre 2x2.
+  auto data = open_dataset("images:" + dir.string() + ",shorter=3,crop=2x2", model);
+  EXPECT_EQ(data->get(0).inputs[0].shape(), (Shape{1, 2, 2}));
+  write_png(dir / "b.png", 9, 3, 1, [](int, int, int) { return uint8_t{7}; });  // 9x3 -> 9x3, crop 2x2
+  data = open_dataset("images:" + dir.string() + ",shorter=3,crop=2x2", model);
+  EXPECT_EQ(data->get(1).inputs[0].shape(), (Shape{1, 2, 2}));
+  EXPECT_EQ(data->get(1).inputs[0].data<float>()[3], 7.0f / 255);
+  // size then crop; the crop is what the model sees.
+  Model fixed = identity_model({-1, 1, 2, 2});
+  EXPECT_EQ(open_dataset("images:" + dir.string() + ",size=4x4,crop=2x2", fixed)->get(1).inputs[0].shape(),
+            (Shape{1, 2, 2}));
+  expect_error([&] { open_dataset("images:" + dir.string() + ",size=4x4,crop=3x3", fixed); }, {"crop 3x3"});
+  expect_error([&] { open_dataset("images:" + dir.string() + ",crop=4x4", model)->get(1); },
+               {"b.png", "9x3", "smaller than the crop 4x4"});
+  expect_error([&] { open_dataset("images:" + dir.string() + ",shorter=3", model); }, {"needs crop"});
+  expect_error([&] { open_dataset("images:" + dir.string() + ",shorter=3,size=3x3,crop=2x2", model); },
+               {"size or shorter"});
+}
+
 TEST(ImageFolder, BadInputIsOneErrorNamingTheFile) {
   fs::path dir = fresh_dir("images_bad");
   write_png(dir / "a.png", 4, 4, 1, [](int, int, int) { return uint8_t{1}; });
