@@ -22,6 +22,7 @@
 #include <mutex>
 
 #include "core/parallel.h"
+#include "kernels/blocked_layout.h"
 #include "kernels/onednn_util.h"
 #include "ops/int8_layout.h"
 #include "ops/quant_util.h"
@@ -263,6 +264,7 @@ class QConvKernel : public Kernel {
     nhwc_in_ = ops::is_nhwc_input(node_, 0);
     nhwc_sum_ = ops::is_nhwc_input(node_, 8);
     nhwc_out_ = node_.attr_int("nhwc_output", 0) != 0;
+    blocked_out_ = node_.attr_int("blocked_output", 0) != 0 && y_q_.type == DataType::kFloat;
     int8_ = int8_exact(w_);
   }
 
@@ -304,7 +306,10 @@ class QConvKernel : public Kernel {
       src_ptr = f;
     }
 
-    Tensor& out = ctx.allocate_output(0, y_q_.type, nhwc_out_ ? Shape{n, s.y_shape[2], s.y_shape[3], m} : s.y_shape);
+    Shape out_shape = nhwc_out_      ? Shape{n, s.y_shape[2], s.y_shape[3], m}
+                      : blocked_out_ ? blocked_shape(n, m, s.y_shape[2], s.y_shape[3])
+                                     : s.y_shape;
+    Tensor& out = ctx.allocate_output(0, y_q_.type, out_shape);
     bool direct = int8_ && nhwc_out_;
     void* dst_ptr = direct ? out.raw_data() : dst_buf_.get(s.pd.dst_desc().get_size());
     if (has_sum_) {
@@ -332,8 +337,8 @@ class QConvKernel : public Kernel {
     if (s.dst_zp) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = s.dst_zp_mem;
     s.conv.execute(strm, args);
     if (!direct) {
-      if (int8_) {  // 8-bit or float nhwc result, the output wants nchw
-        dnnl::memory to({to_dims(s.y_shape), s.dst_dt, tag::nchw}, eng, out.raw_data());
+      if (int8_ || y_q_.type == DataType::kFloat) {  // nhwc result, the output wants nchw or nChw8c
+        dnnl::memory to({to_dims(s.y_shape), s.dst_dt, blocked_out_ ? tag::nChw8c : tag::nchw}, eng, out.raw_data());
         s.dst_reorder.execute(strm, dst, to);
       } else {
         store_output(static_cast<const float*>(dst_ptr), true, out, nhwc_out_, y_q_, n, m, hw_out, threads);
@@ -441,9 +446,10 @@ class QConvKernel : public Kernel {
     if (int8_ && !nhwc_in_)
       st->src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
           eng, dnnl::memory::desc(to_dims(xs), dt::u8, tag::nchw), eng, st->pd.src_desc()));
-    if (int8_ && !nhwc_out_)
+    if ((int8_ && !nhwc_out_) || y_q_.type == DataType::kFloat)
       st->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
-          eng, st->pd.dst_desc(), eng, dnnl::memory::desc(to_dims(st->y_shape), st->dst_dt, tag::nchw)));
+          eng, st->pd.dst_desc(), eng,
+          dnnl::memory::desc(to_dims(st->y_shape), st->dst_dt, blocked_out_ ? tag::nChw8c : tag::nchw)));
     state_ = std::move(st);
   }
 
@@ -453,7 +459,7 @@ class QConvKernel : public Kernel {
   Tensor w_, bias_;
   std::vector<float> w_scale_;
   int64_t group_ = 1;
-  bool has_sum_ = false, nhwc_in_ = false, nhwc_sum_ = false, nhwc_out_ = false, int8_ = false;
+  bool has_sum_ = false, nhwc_in_ = false, nhwc_sum_ = false, nhwc_out_ = false, blocked_out_ = false, int8_ = false;
   std::unique_ptr<State> state_;
   Scratch shift_buf_, src_buf_, dst_buf_;
   std::mutex mutex_;
@@ -774,12 +780,17 @@ std::unique_ptr<Kernel> make_qpool(const KernelInfo& info, std::string* why) {
 
 class FastQuantize : public Kernel {
  public:
-  FastQuantize(Quantizer q, bool quantize) : q_(q), quantize_(quantize) {}
+  FastQuantize(const KernelInfo& info, Quantizer q, bool quantize) : info_(info), q_(q), quantize_(quantize) {}
   void run(KernelContext& ctx) override {
     const Tensor& x = ctx.in(0);
     int threads = ctx.num_threads();
+    if (quantize_ && x.dtype() != DataType::kFloat) {  // int32 / double / float16 inputs: the reference
+      if (!fallback_) fallback_ = make_reference_kernel(info_);
+      if (!fallback_) ctx.fail("x must be float");
+      fallback_->run(ctx);
+      return;
+    }
     if (quantize_) {
-      if (x.dtype() != DataType::kFloat) ctx.fail("x must be float");
       Tensor& y = ctx.allocate_output(0, q_.type, x.shape());
       store_output(x.data<float>(), false, y, false, q_, 1, 1, x.numel(), threads);
     } else {
@@ -790,8 +801,10 @@ class FastQuantize : public Kernel {
   }
 
  private:
+  KernelInfo info_;
   Quantizer q_;
   bool quantize_;
+  std::unique_ptr<Kernel> fallback_;
 };
 
 std::unique_ptr<Kernel> make_fast_q(const KernelInfo& info, std::string* why, bool quantize) {
@@ -800,11 +813,11 @@ std::unique_ptr<Kernel> make_fast_q(const KernelInfo& info, std::string* why, bo
     *why = "per-tensor constant 8-bit parameters only";
     return nullptr;
   }
-  if (quantize && !known_float(info, 0)) {
+  if (quantize && !maybe_float(info, 0)) {
     *why = "float input only";
     return nullptr;
   }
-  return std::make_unique<FastQuantize>(quantizer_at(info, 1), quantize);
+  return std::make_unique<FastQuantize>(info, quantizer_at(info, 1), quantize);
 }
 
 QUAC_REGISTER_KERNEL(

@@ -62,7 +62,7 @@ Tensor dequantized_input(const KernelContext& ctx, size_t index) {
 void write_quantized(KernelContext& ctx, const Tensor& y, size_t scale_index) {
   if (!ctx.input(scale_index)) {
     if (ctx.node().attr_int("nhwc_output", 0)) ctx.fail("a float output cannot be channels-last");
-    ctx.set_output(0, y);
+    write_output(ctx, y);  // float: plain, or blocked when the layout pass says so
     return;
   }
   float scale = scalar_float(ctx, scale_index);

@@ -32,6 +32,12 @@ Tensor int8_weights(const Shape& shape, std::mt19937& rng, int lo, int hi) {
   return t;
 }
 
+Tensor zeros_s8(int64_t n) {
+  Tensor t(DataType::kInt8, {n});
+  for (int64_t i = 0; i < n; ++i) t.data<int8_t>()[i] = 0;
+  return t;
+}
+
 Tensor zero_point(bool u8, int v) {
   return u8 ? Tensor::scalar<uint8_t>(static_cast<uint8_t>(v)) : Tensor::scalar<int8_t>(static_cast<int8_t>(v));
 }
@@ -280,7 +286,7 @@ Model matmul_model(bool gemm, bool trans_b, bool x_u8, int x_zp, bool output_q, 
   b.initializer("xs", Tensor::scalar<float>(0.02f)).initializer("xz", zero_point(x_u8, x_zp));
   Shape ws = trans_b ? Shape{n, k} : Shape{k, n};
   b.initializer("w", int8_weights(ws, rng, -64, 64));
-  b.initializer("wsc", uniform({n}, rng, 0.002f, 0.01f)).initializer("wz", Tensor(DataType::kInt8, {n}));
+  b.initializer("wsc", uniform({n}, rng, 0.002f, 0.01f)).initializer("wz", zeros_s8(n));
   b.node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}).node("DequantizeLinear", {"xq", "xs", "xz"}, {"xd"});
   b.node("DequantizeLinear", {"w", "wsc", "wz"}, {"wd"}, {ir::make_int_attr("axis", trans_b ? 0 : 1)});
   b.initializer("bias", uniform({n}, rng, -0.3f, 0.3f));
@@ -337,7 +343,7 @@ TEST(Int8Lowering, PoolingAndConcatStayInt8) {
   auto conv = [&](const std::string& in, const std::string& out, int64_t c, int64_t m, const std::string& s,
                   const std::string& z) {
     b.initializer(out + "_w", int8_weights({m, c, 3, 3}, rng, -64, 64));
-    b.initializer(out + "_ws", uniform({m}, rng, 0.002f, 0.01f)).initializer(out + "_wz", Tensor(DataType::kInt8, {m}));
+    b.initializer(out + "_ws", uniform({m}, rng, 0.002f, 0.01f)).initializer(out + "_wz", zeros_s8(m));
     b.node("DequantizeLinear", {out + "_w", out + "_ws", out + "_wz"}, {out + "_wd"}, {ir::make_int_attr("axis", 0)});
     b.node("Conv", {in, out + "_wd"}, {out + "_c"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
     b.node("Relu", {out + "_c"}, {out + "_r"});
@@ -419,7 +425,9 @@ TEST(Int8Lowering, LeavesOtherPatternsAlone) {
     ModelBuilder b(13);
     b.input("x", DataType::kFloat, {1, 4, 6, 6});
     b.initializer("xs", Tensor::from_vector<float>({4}, {0.01f, 0.02f, 0.03f, 0.04f}));
-    b.initializer("xz", Tensor(DataType::kUInt8, {4}));
+    Tensor xz(DataType::kUInt8, {4});
+    for (int i = 0; i < 4; ++i) xz.data<uint8_t>()[i] = 0;
+    b.initializer("xz", xz);
     b.initializer("w", int8_weights({4, 4, 3, 3}, rng, -64, 64)).initializer("ws", Tensor::scalar<float>(0.01f));
     b.initializer("wz", Tensor::scalar<int8_t>(0));
     b.node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}).node("DequantizeLinear", {"xq", "xs", "xz"}, {"xd"});
@@ -427,15 +435,16 @@ TEST(Int8Lowering, LeavesOtherPatternsAlone) {
     b.output("y", DataType::kFloat);
     EXPECT_EQ(lowered_ops(b.build())["quac.QConv"], 0);
   }
-  {  // MaxPool whose output quantizer differs from its input's
+  {  // MaxPool without an output quantizer (its result is float), and one whose output is also read in float
     ModelBuilder b(13);
     b.input("x", DataType::kFloat, {1, 4, 6, 6});
     b.initializer("xs", Tensor::scalar<float>(0.02f)).initializer("xz", Tensor::scalar<uint8_t>(0));
     b.initializer("ys", Tensor::scalar<float>(0.03f));
     b.node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}).node("DequantizeLinear", {"xq", "xs", "xz"}, {"xd"});
-    b.node("MaxPool", {"xd"}, {"p"}, {ir::make_ints_attr("kernel_shape", {2, 2})});
-    b.node("QuantizeLinear", {"p", "ys", "xz"}, {"y"});
-    b.output("y", DataType::kUInt8);
+    b.node("MaxPool", {"xd"}, {"y"}, {ir::make_ints_attr("kernel_shape", {2, 2})});
+    b.node("MaxPool", {"xd"}, {"p2"}, {ir::make_ints_attr("kernel_shape", {3, 3})});
+    b.node("QuantizeLinear", {"p2", "ys", "xz"}, {"y2"}).node("Relu", {"p2"}, {"y3"});
+    b.output("y", DataType::kFloat).output("y2", DataType::kUInt8).output("y3", DataType::kFloat);
     EXPECT_EQ(lowered_ops(b.build())["quac.QPool"], 0);
   }
 }
