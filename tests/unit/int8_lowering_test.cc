@@ -162,8 +162,9 @@ Tensor run_lowered(const Model& model, const std::vector<Tensor>& feeds, int thr
 }
 
 std::map<std::string, int> lowered_ops(const Model& model) {
-  ir::Graph g = model.ir().graph;
-  PassContext ctx{model.ir(), {}, 2, false};
+  auto exe = model.executable();  // a quantized model runs as its QDQ graph
+  ir::Graph g = exe->graph;
+  PassContext ctx{*exe, {}, 2, false};
   for (const auto& o : g.outputs) ctx.protected_values.insert(o.name);
   run_passes(g, ctx);
   std::map<std::string, int> ops;
@@ -381,6 +382,63 @@ TEST(Int8Lowering, PoolingAndConcatStayInt8) {
   }
 }
 
+// The QDQ form ONNX Runtime's quantizer writes: Q -> DQ pairs on activations, DQ on int8 weights, the bias as DQ of
+// int32 (scale x_scale * w_scale), every Add input quantized:
+//   x -> Q/DQ -> Conv(b) -> Relu -> Q/DQ -> Conv -> Q/DQ -> Add(skip Q/DQ) -> Relu -> Q/DQ -> MaxPool -> Q/DQ -> y
+TEST(Int8Lowering, OnnxRuntimeStyleResidualBlock) {
+  std::mt19937 rng(33);
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 8, 10, 10});
+  b.initializer("sx", Tensor::scalar<float>(0.03f)).initializer("zx", Tensor::scalar<uint8_t>(128));
+  b.initializer("s1", Tensor::scalar<float>(0.02f)).initializer("z1", Tensor::scalar<uint8_t>(0));
+  b.initializer("s2", Tensor::scalar<float>(0.05f)).initializer("z2", Tensor::scalar<uint8_t>(120));
+  b.initializer("s3", Tensor::scalar<float>(0.04f)).initializer("z3", Tensor::scalar<uint8_t>(0));
+  b.initializer("s4", Tensor::scalar<float>(0.045f)).initializer("z4", Tensor::scalar<uint8_t>(0));
+  auto qdq = [&](const std::string& v, const std::string& s, const std::string& z) {
+    b.node("QuantizeLinear", {v, s, z}, {v + "_q"}).node("DequantizeLinear", {v + "_q", s, z}, {v + "_dq"});
+    return v + "_dq";
+  };
+  auto weights = [&](const std::string& name, float in_scale) {
+    b.initializer(name, int8_weights({8, 8, 3, 3}, rng, -64, 64));
+    Tensor ws = uniform({8}, rng, 0.002f, 0.006f);
+    b.initializer(name + "_s", ws).initializer(name + "_z", zeros_s8(8));
+    b.node("DequantizeLinear", {name, name + "_s", name + "_z"}, {name + "_dq"}, {ir::make_int_attr("axis", 0)});
+    Tensor bias(DataType::kInt32, {8}), bscale(DataType::kFloat, {8});
+    std::uniform_int_distribution<int> bd(-2000, 2000);
+    for (int i = 0; i < 8; ++i) {
+      bias.data<int32_t>()[i] = bd(rng);
+      bscale.data<float>()[i] = in_scale * ws.data<float>()[i];
+    }
+    b.initializer(name + "_b", bias).initializer(name + "_bs", bscale);
+    b.node("DequantizeLinear", {name + "_b", name + "_bs"}, {name + "_bdq"}, {ir::make_int_attr("axis", 0)});
+    return std::vector<std::string>{name + "_dq", name + "_bdq"};
+  };
+  std::vector<ir::Attribute> pads = {ir::make_ints_attr("pads", {1, 1, 1, 1})};
+  std::string x = qdq("x", "sx", "zx");
+  auto w1 = weights("w1", 0.03f);
+  b.node("Conv", {x, w1[0], w1[1]}, {"c1"}, pads).node("Relu", {"c1"}, {"r1"});
+  std::string r1 = qdq("r1", "s1", "z1");
+  auto w2 = weights("w2", 0.02f);
+  b.node("Conv", {r1, w2[0], w2[1]}, {"c2"}, pads);
+  std::string c2 = qdq("c2", "s2", "z2");
+  b.node("Add", {c2, x}, {"a"}).node("Relu", {"a"}, {"r2"});
+  std::string r2 = qdq("r2", "s3", "z3");
+  b.node("MaxPool", {r2}, {"p"}, {ir::make_ints_attr("kernel_shape", {2, 2}), ir::make_ints_attr("strides", {2, 2})});
+  std::string p = qdq("p", "s4", "z4");
+  b.node("Identity", {p}, {"y"});
+  b.output("y", DataType::kFloat);
+  Model model = b.build();
+  auto ops = lowered_ops(model);
+  EXPECT_EQ(ops["quac.QConv"], 2);
+  EXPECT_EQ(ops["quac.QPool"], 1);
+  EXPECT_EQ(ops["Add"] + ops["Relu"] + ops["Conv"] + ops["MaxPool"], 0) << "everything fused into INT8 ops";
+  for (int threads : {1, 2}) {
+    std::vector<Tensor> feeds = {uniform({1, 8, 10, 10}, rng, -3.8f, 3.8f)};
+    Tensor want = run_reference(model, feeds), got = run_lowered(model, feeds, threads);
+    EXPECT_LE(max_abs_diff(got, want), 0.045 * 1.001) << "threads " << threads;
+  }
+}
+
 // Patterns the pass must leave alone: per-channel activation scales, a float activation (no DQ), weights that are
 // not constant, asymmetric weights, a Q with a per-channel output.
 TEST(Int8Lowering, LeavesOtherPatternsAlone) {
@@ -457,6 +515,7 @@ TEST(Int8Lowering, QuantizedFixtureAgreesWithTheReferenceInTop1) {
   Model fp32 = load_model(std::string(QUAC_SOURCE_DIR) + "/tests/data/fixtures/cnn.onnx");
   auto data = open_dataset("idx:" + data_dir + ",split=test,mean=0.2860,std=0.3530", fp32);
   auto engine = std::make_shared<Engine>(data, nullptr, EngineOptions{.progress = false});
+  // 7-bit weights take oneDNN's INT8 kernels on every x86 CPU; 8-bit ones the exact path on CPUs without VNNI.
   for (int bits : {7, 8}) {
     nlohmann::json params = {{"preset", "performance"}, {"stat_subset_size", 64}};
     params["weights"] = {{"bits", bits}};
@@ -468,7 +527,7 @@ TEST(Int8Lowering, QuantizedFixtureAgreesWithTheReferenceInTop1) {
     ref_opts.reference_kernels_only = true;
     ref_opts.optimization_level = 0;
     Session ref(int8, ref_opts), fast(int8, SessionOptions{.num_threads = 2});
-    const size_t n = 300;
+    const size_t n = bits == 7 ? 200 : 100;
     size_t agree = 0;
     for (size_t i = 0; i < n; ++i) {
       Tensor x = data->get(i * 31 % data->size()).inputs[0];
@@ -481,7 +540,7 @@ TEST(Int8Lowering, QuantizedFixtureAgreesWithTheReferenceInTop1) {
       };
       agree += argmax(a) == argmax(b);
     }
-    EXPECT_GE(agree, n - 3) << bits << "-bit weights: top-1 agreement " << agree << "/" << n;
+    EXPECT_GE(agree, n - 2) << bits << "-bit weights: top-1 agreement " << agree << "/" << n;
   }
 }
 
