@@ -82,9 +82,7 @@ bool constant_quantizer(const KernelInfo& info, size_t index, bool required, std
   return true;
 }
 
-dt dnnl_type(DataType t) {
-  return t == DataType::kUInt8 ? dt::u8 : t == DataType::kInt8 ? dt::s8 : dt::f32;
-}
+dt dnnl_type(DataType t) { return t == DataType::kUInt8 ? dt::u8 : t == DataType::kInt8 ? dt::s8 : dt::f32; }
 
 // Element-wise map between [N, C, HW] tensors stored channels-first or channels-last.
 template <typename S, typename D, typename F>
@@ -181,7 +179,8 @@ bool post_ops_of(const ir::Node& node, std::vector<PostOp>* out_ops, std::string
       ++sums;
     else if (is_qdq(ops[i]) && !(alphas[i] > 0))
       return (*why = "invalid QDQ post-op scale", false);
-    else if (!is_qdq(ops[i]) && !known_post_op(ops[i]) || (ops[i] == "Clip" && (std::isnan(alphas[i]) || std::isnan(betas[i])))) {
+    else if (!is_qdq(ops[i]) && !known_post_op(ops[i]) ||
+             (ops[i] == "Clip" && (std::isnan(alphas[i]) || std::isnan(betas[i])))) {
       *why = "unsupported post-op " + ops[i];
       return false;
     }
@@ -274,7 +273,8 @@ class QConvKernel : public Kernel {
     if (x.dtype() != x_q_.type) ctx.fail("input type does not match its zero point");
     if (x.rank() != 4) ctx.fail("the INT8 convolution needs a rank-4 input");
     Shape xs = nhwc_in_ ? Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)} : x.shape();
-    if (xs[1] != w_.dim(1) * group_) ctx.fail("input " + shape_str(xs) + " does not match weights " + shape_str(w_.shape()));
+    if (xs[1] != w_.dim(1) * group_)
+      ctx.fail("input " + shape_str(xs) + " does not match weights " + shape_str(w_.shape()));
     if (!state_ || state_->x_shape != xs) prepare(ctx, xs);
     State& s = *state_;
     auto& eng = cpu_engine();
@@ -325,7 +325,8 @@ class QConvKernel : public Kernel {
       } else if (nhwc_sum_) {
         std::memcpy(dst_ptr, sum.raw_data(), sum.nbytes());
       } else {
-        dnnl::memory from({to_dims(s.y_shape), dnnl_type(sum.dtype()), tag::nchw}, eng, const_cast<void*>(sum.raw_data()));
+        dnnl::memory from({to_dims(s.y_shape), dnnl_type(sum.dtype()), tag::nchw}, eng,
+                          const_cast<void*>(sum.raw_data()));
         dnnl::memory to({to_dims(s.y_shape), dnnl_type(sum.dtype()), tag::nhwc}, eng, dst_ptr);
         reorder(from, to);
       }
@@ -642,7 +643,8 @@ std::unique_ptr<Kernel> make_qmatmul(const KernelInfo& info, std::string* why) {
   const Tensor* ws = info.constant_inputs.size() > 4 ? info.constant_inputs[4] : nullptr;
   const Tensor* b = node.has_input(5) ? info.constant_inputs[5] : nullptr;
   if (!w || w->dtype() != DataType::kInt8 || w->rank() != 2 || !ws || ws->dtype() != DataType::kFloat ||
-      ws->numel() != w->dim(1) || (node.has_input(5) && (!b || b->dtype() != DataType::kFloat || b->numel() != w->dim(1)))) {
+      ws->numel() != w->dim(1) ||
+      (node.has_input(5) && (!b || b->dtype() != DataType::kFloat || b->numel() != w->dim(1)))) {
     *why = "constant int8 [K, N] weights with float scales and bias are needed";
     return nullptr;
   }
@@ -671,7 +673,8 @@ class QPoolKernel : public Kernel {
 
   void run(KernelContext& ctx) override {
     const Tensor& x = ctx.in(0);
-    if (x.dtype() != x_q_.type || x.rank() != 4) ctx.fail("the INT8 pool needs a rank-4 input of its zero point's type");
+    if (x.dtype() != x_q_.type || x.rank() != 4)
+      ctx.fail("the INT8 pool needs a rank-4 input of its zero point's type");
     Shape xs = nhwc_in_ ? Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)} : x.shape();
     int64_t n = xs[0], c = xs[1], hw = xs[2] * xs[3];
     if (!max_) {
@@ -694,8 +697,7 @@ class QPoolKernel : public Kernel {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!state_ || state_->x_shape != xs) prepare(ctx, xs);
     State& s = *state_;
-    Tensor& out =
-        ctx.allocate_output(0, y_q_.type, nhwc_out_ ? Shape{n, s.y_shape[2], s.y_shape[3], c} : s.y_shape);
+    Tensor& out = ctx.allocate_output(0, y_q_.type, nhwc_out_ ? Shape{n, s.y_shape[2], s.y_shape[3], c} : s.y_shape);
     bool same = y_q_.type == x_q_.type && y_q_.scale == x_q_.scale && y_q_.zp == x_q_.zp;
     void* dst = same ? out.raw_data() : pool_buf_.get(out.nbytes());
     auto& eng = cpu_engine();
@@ -835,13 +837,17 @@ QUAC_REGISTER_KERNEL({.domain = "",
                       .impl = "fast",
                       .priority = 10,
                       .min_opset = 10,
-                      .factory = [](const KernelInfo& info, std::string* why) { return make_fast_q(info, why, true); }});
+                      .factory = [](const KernelInfo& info, std::string* why) {
+                        return make_fast_q(info, why, true);
+                      }});
 QUAC_REGISTER_KERNEL({.domain = "",
                       .op_type = "DequantizeLinear",
                       .impl = "fast",
                       .priority = 10,
                       .min_opset = 10,
-                      .factory = [](const KernelInfo& info, std::string* why) { return make_fast_q(info, why, false); }});
+                      .factory = [](const KernelInfo& info, std::string* why) {
+                        return make_fast_q(info, why, false);
+                      }});
 
 }  // namespace
 }  // namespace quac::kernels

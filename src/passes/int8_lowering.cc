@@ -68,8 +68,7 @@ bool constant_weights(const ir::Graph& graph, const UseInfo& uses, const std::st
       // The Q may have its own (equal) scale initializer.
       if (!qn || !is_op(*qn, "QuantizeLinear") || qn->inputs.size() < 2) return false;
       const Tensor* qs = graph.initializer(qn->inputs[1]);
-      if (!qs || qs->shape() != s->shape() ||
-          std::memcmp(qs->raw_data(), s->raw_data(), s->nbytes()) != 0)
+      if (!qs || qs->shape() != s->shape() || std::memcmp(qs->raw_data(), s->raw_data(), s->nbytes()) != 0)
         return false;
     }
     const Tensor* qz = qn->has_input(2) ? graph.initializer(qn->inputs[2]) : nullptr;
@@ -221,8 +220,8 @@ class Int8Lowering : public Pass {
     return &dq;
   }
 
-  bool lower_linear(ir::Graph& graph, PassContext& ctx, const UseInfo& uses,
-                    const std::map<std::string, Shape>& shapes, size_t index) {
+  bool lower_linear(ir::Graph& graph, PassContext& ctx, const UseInfo& uses, const std::map<std::string, Shape>& shapes,
+                    size_t index) {
     const ir::Node op = graph.nodes[index];
     bool conv = op.op_type == "Conv", gemm = op.op_type == "Gemm";
     if (op.inputs.size() < 2 || op.outputs.size() != 1) return false;
@@ -268,7 +267,8 @@ class Int8Lowering : public Pass {
       const ir::Node& next = graph.nodes[static_cast<size_t>(c)];
       std::string act;
       float a, b;
-      const std::string other_in = next.inputs.size() == 2 ? (next.inputs[0] == y ? next.inputs[1] : next.inputs[0]) : "";
+      const std::string other_in =
+          next.inputs.size() == 2 ? (next.inputs[0] == y ? next.inputs[1] : next.inputs[0]) : "";
       const Tensor* add_bias = !conv && post_ops.empty() && is_op(next, "Add") && next.inputs.size() == 2 &&
                                        next.outputs.size() == 1 && other_in != y
                                    ? float_initializer(graph, other_in)
@@ -333,8 +333,7 @@ class Int8Lowering : public Pass {
     std::string wn = add_initializer(graph, base + "_w_int8", w);
     std::string wsn =
         add_initializer(graph, base + "_w_scale", Tensor::from_vector<float>({static_cast<int64_t>(m)}, wscale));
-    std::string bn =
-        bias.empty() ? "" : add_initializer(graph, base + "_bias", Tensor::from_vector<float>({m}, bias));
+    std::string bn = bias.empty() ? "" : add_initializer(graph, base + "_bias", Tensor::from_vector<float>({m}, bias));
     q.inputs = {dqx->inputs[0], xq.scale, xq.zero_point, wn, wsn, bn};
     if (has_q || !sum.empty()) {
       q.inputs.push_back(has_q ? yq.scale : "");

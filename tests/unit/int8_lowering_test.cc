@@ -57,8 +57,8 @@ struct ConvCase {
   bool residual = false, res_u8 = false;
   bool float_residual = false;  // the residual is added in float (quac's placement before Add inputs are quantized)
   bool qdq_before_add = false;  // conv -> Q -> DQ -> Add (ONNX Runtime's QDQ form of a residual block)
-  int w_lo = -64, w_hi = 64;  // 7-bit weights by default (the INT8 primitive on CPUs without VNNI)
-  bool float_weights = false;  // Q -> DQ of float weights instead of int8 initializers
+  int w_lo = -64, w_hi = 64;    // 7-bit weights by default (the INT8 primitive on CPUs without VNNI)
+  bool float_weights = false;   // Q -> DQ of float weights instead of int8 initializers
   bool output_q = true;
   int batch = 2;
 };
@@ -93,10 +93,9 @@ Model conv_model(const ConvCase& p, float y_scale, std::mt19937& rng) {
   b.node("DequantizeLinear", {"wq", "ws", "wz"}, {"wd"}, dq_axis);
   b.initializer("bias", uniform({p.m}, rng, -0.5f, 0.5f));
   b.node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}).node("DequantizeLinear", {"xq", "xs", "xz"}, {"xd"});
-  std::vector<ir::Attribute> attrs = {ir::make_ints_attr("kernel_shape", {p.k, p.k}),
-                                      ir::make_ints_attr("pads", {p.pad, p.pad, p.pad, p.pad}),
-                                      ir::make_ints_attr("strides", {p.stride, p.stride}),
-                                      ir::make_int_attr("group", p.group)};
+  std::vector<ir::Attribute> attrs = {
+      ir::make_ints_attr("kernel_shape", {p.k, p.k}), ir::make_ints_attr("pads", {p.pad, p.pad, p.pad, p.pad}),
+      ir::make_ints_attr("strides", {p.stride, p.stride}), ir::make_int_attr("group", p.group)};
   b.node("Conv", {"xd", "wd", "bias"}, {"c"}, attrs);
   std::string v = "c";
   if (p.act == "Relu") {
@@ -313,8 +312,8 @@ TEST(Int8Lowering, MatMulAndGemm) {
     int x_zp;
     bool output_q;
   };
-  for (Case c : {Case{true, true, true, 10, true}, Case{true, false, false, -7, true}, Case{false, false, true, 0, true},
-                 Case{true, true, true, 128, false}}) {
+  for (Case c : {Case{true, true, true, 10, true}, Case{true, false, false, -7, true},
+                 Case{false, false, true, 0, true}, Case{true, true, true, 128, false}}) {
     std::mt19937 rng(c.gemm * 4 + c.trans_b * 2 + c.x_u8);
     Model model = matmul_model(c.gemm, c.trans_b, c.x_u8, c.x_zp, c.output_q, 0.01f, rng);
     auto ops = lowered_ops(model);
