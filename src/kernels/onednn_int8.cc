@@ -114,13 +114,19 @@ void map_layout(const S* src, bool src_nhwc, D* dst, bool dst_nhwc, int64_t n, i
       64);
 }
 
+// QuantizeLinear's arithmetic (divide in float, round half to even, saturate; NaN -> zero point), written so the
+// compiler vectorises it without SSE4.1's roundps: saturating first keeps |q| small, where adding and subtracting
+// 1.5 * 2^23 rounds half to even under the default rounding mode.
 template <typename Q>
 inline Q quantize_fast(float v, float scale, int32_t zp) {
-  float q = v / scale;
-  if (std::isnan(q)) q = 0;
-  float r = std::nearbyint(q) + static_cast<float>(zp);
   constexpr float lo = std::numeric_limits<Q>::lowest(), hi = std::numeric_limits<Q>::max();
-  return static_cast<Q>(std::min(std::max(r, lo), hi));
+  constexpr float kMagic = 12582912.f;
+  float q = v / scale;
+  q = q == q ? q : 0.f;
+  float zf = static_cast<float>(zp);
+  q = std::min(std::max(q, lo - zf), hi - zf);
+  q = (q + kMagic) - kMagic;
+  return static_cast<Q>(static_cast<int32_t>(q) + zp);
 }
 
 // Writes the float (real) result in `src` (layout src_nhwc) to `out` (layout dst_nhwc), quantized with q or float.
@@ -338,7 +344,7 @@ class QConvKernel : public Kernel {
     if (s.dst_zp) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = s.dst_zp_mem;
     s.conv.execute(strm, args);
     if (!direct) {
-      if (int8_ || y_q_.type == DataType::kFloat) {  // nhwc result, the output wants nchw or nChw8c
+      if (int8_ || (y_q_.type == DataType::kFloat && !nhwc_out_)) {  // nhwc result, the output wants nchw/nChw8c
         dnnl::memory to({to_dims(s.y_shape), s.dst_dt, blocked_out_ ? tag::nChw8c : tag::nchw}, eng, out.raw_data());
         s.dst_reorder.execute(strm, dst, to);
       } else {

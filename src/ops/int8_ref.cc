@@ -60,9 +60,13 @@ Tensor dequantized_input(const KernelContext& ctx, size_t index) {
 
 // Writes the float result as output 0: quantized with inputs (scale_index, scale_index + 1) when present.
 void write_quantized(KernelContext& ctx, const Tensor& y, size_t scale_index) {
-  if (!ctx.input(scale_index)) {
-    if (ctx.node().attr_int("nhwc_output", 0)) ctx.fail("a float output cannot be channels-last");
-    write_output(ctx, y);  // float: plain, or blocked when the layout pass says so
+  if (!ctx.input(scale_index)) {  // float: plain, channels-last or blocked as the passes say
+    if (ctx.node().attr_int("nhwc_output", 0)) {
+      if (y.rank() != 4) ctx.fail("a channels-last output must have rank 4");
+      ctx.set_output(0, nchw_to_nhwc(y));
+    } else {
+      write_output(ctx, y);
+    }
     return;
   }
   float scale = scalar_float(ctx, scale_index);
@@ -111,6 +115,10 @@ void apply_post_ops(KernelContext& ctx, Tensor& y, bool allow_sum) {
       if (!allow_sum || !ctx.input(8)) ctx.fail("the Sum post-op needs input 8");
       // An 8-bit residual is dequantized; a float one (no sum_scale) is added as it is.
       Tensor sum = ctx.input(9) ? dequantized_input(ctx, 8) : ctx.in(8);
+      if (!ctx.input(9) && is_nhwc_input(ctx.node(), 8)) {
+        if (sum.rank() != 4) ctx.fail("a channels-last input must have rank 4");
+        sum = nhwc_to_nchw(sum);
+      }
       if (sum.dtype() != DataType::kFloat) ctx.fail("a residual without scale must be float");
       if (sum.shape() != y.shape()) ctx.fail("the Sum input must have the output's shape " + shape_str(y.shape()));
       for (int64_t i = 0; i < y.numel(); ++i) yd[i] += sum.data<float>()[i];

@@ -514,6 +514,54 @@ class Int8Lowering : public Pass {
         r.set_attr(make_ints_attr("nhwc_inputs", list));
       }
     }
+    // A float output of a 2-D QConv (a residual block whose skip path is float) read only by QConv residual inputs
+    // and by per-tensor QuantizeLinear nodes feeding INT8 ops is stored channels-last too: QuantizeLinear is
+    // element-wise, so its output keeps the layout, and no reorder happens between the blocks.
+    auto add_nhwc_input = [&](ir::Node& r, const std::string& v) {
+      auto list = r.attr_ints("nhwc_inputs", {});
+      for (size_t k = 0; k < r.inputs.size(); ++k)
+        if (r.inputs[k] == v) list.push_back(static_cast<int64_t>(k));
+      r.set_attr(make_ints_attr("nhwc_inputs", list));
+    };
+    auto int8_readers_only = [&](const std::string& v) {
+      auto it = uses.consumers.find(v);
+      if (it == uses.consumers.end() || !is_internal(graph, ctx, v) || read_by_subgraph(graph, v)) return false;
+      for (size_t c : it->second) {
+        const ir::Node& r = graph.nodes[c];
+        for (size_t k = 0; k < r.inputs.size(); ++k)
+          if (r.inputs[k] == v && !(is_q2d(r) && (k == 0 || (r.op_type == "QConv" && k == 8)))) return false;
+      }
+      return true;
+    };
+    for (auto& node : graph.nodes) {
+      if (node.op_type != "QConv" || !is_q2d(node) || node.has_input(6) || node.has("nhwc_output")) continue;
+      const std::string& v = node.outputs[0];
+      if (!is_internal(graph, ctx, v) || read_by_subgraph(graph, v)) continue;
+      auto it = uses.consumers.find(v);
+      if (it == uses.consumers.end()) continue;
+      bool ok = true;
+      for (size_t c : it->second) {
+        const ir::Node& r = graph.nodes[c];
+        ScalarQ q;
+        if (r.domain == "quac" && r.op_type == "QConv") {
+          for (size_t k = 0; k < r.inputs.size(); ++k)
+            if (r.inputs[k] == v && k != 8) ok = false;
+        } else if (!(is_op(r, "QuantizeLinear") && r.inputs[0] == v && scalar_q(graph, r, &q) &&
+                     r.outputs.size() == 1 && int8_readers_only(r.outputs[0]))) {
+          ok = false;
+        }
+      }
+      if (!ok) continue;
+      node.set_attr(make_int_attr("nhwc_output", 1));
+      for (size_t c : it->second) {
+        ir::Node& r = graph.nodes[c];
+        if (r.domain == "quac") {
+          add_nhwc_input(r, v);
+          continue;
+        }
+        for (size_t c2 : uses.consumers.at(r.outputs[0])) add_nhwc_input(graph.nodes[c2], r.outputs[0]);
+      }
+    }
   }
 };
 

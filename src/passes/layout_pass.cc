@@ -14,7 +14,8 @@ bool is_fused_conv(const ir::Node& n) { return n.domain == "quac" && n.op_type =
 bool is_quac_pool(const ir::Node& n) { return n.domain == "quac" && n.op_type == "Pool"; }
 // An INT8 convolution with a float output (int8_lowering.cc) can write it blocked too.
 bool is_float_qconv(const ir::Graph& g, const ir::Node& n) {
-  if (n.domain != "quac" || n.op_type != "QConv" || n.has_input(6) || n.inputs.size() < 4) return false;
+  if (n.domain != "quac" || n.op_type != "QConv" || n.has_input(6) || n.inputs.size() < 4 || n.has("nhwc_output"))
+    return false;
   const Tensor* w = g.initializer(n.inputs[3]);
   return w && w->rank() == 4 && n.outputs.size() == 1;
 }

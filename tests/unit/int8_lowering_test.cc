@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -278,6 +279,32 @@ TEST(Int8Lowering, SaturatingWeightsStayExact) {
   EXPECT_LE(max_abs_diff(run_lowered(model, {x}, 1), want), 4096.0 * 1.001);
 }
 
+// The fast per-tensor QuantizeLinear / DequantizeLinear give exactly the reference's values, ties (round half to
+// even), saturation, infinities and NaN included.
+TEST(Int8Lowering, FastQuantizeLinearIsExact) {
+  std::mt19937 rng(5);
+  for (bool u8 : {true, false}) {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {4096});
+    b.initializer("s", Tensor::scalar<float>(0.5f)).initializer("z", zero_point(u8, u8 ? 100 : -7));
+    b.node("QuantizeLinear", {"x", "s", "z"}, {"q"}).node("DequantizeLinear", {"q", "s", "z"}, {"y"});
+    b.output("q", u8 ? DataType::kUInt8 : DataType::kInt8).output("y", DataType::kFloat);
+    Model model = b.build();
+    Tensor x = uniform({4096}, rng, -200.f, 200.f);
+    for (int i = 0; i < 1000; ++i) x.data<float>()[i] = 0.25f * static_cast<float>(i - 500);  // ties at .5 steps
+    x.data<float>()[1000] = INFINITY;
+    x.data<float>()[1001] = -INFINITY;
+    x.data<float>()[1002] = NAN;
+    SessionOptions ref;
+    ref.reference_kernels_only = true;
+    auto want = Session(model, ref).run({x});
+    auto got = Session(model, SessionOptions{.num_threads = 2}).run({x});
+    ASSERT_EQ(got[0].nbytes(), want[0].nbytes());
+    EXPECT_EQ(std::memcmp(got[0].raw_data(), want[0].raw_data(), want[0].nbytes()), 0) << "u8 " << u8;
+    EXPECT_EQ(std::memcmp(got[1].raw_data(), want[1].raw_data(), want[1].nbytes()), 0) << "u8 " << u8;
+  }
+}
+
 // x -> Q -> DQ -> MatMul / Gemm(DQ(w)) -> [Relu] -> [Q -> DQ]
 Model matmul_model(bool gemm, bool trans_b, bool x_u8, int x_zp, bool output_q, float y_scale, std::mt19937& rng) {
   ModelBuilder b(13);
@@ -435,6 +462,74 @@ TEST(Int8Lowering, OnnxRuntimeStyleResidualBlock) {
     std::vector<Tensor> feeds = {uniform({1, 8, 10, 10}, rng, -3.8f, 3.8f)};
     Tensor want = run_reference(model, feeds), got = run_lowered(model, feeds, threads);
     EXPECT_LE(max_abs_diff(got, want), 0.045 * 1.001) << "threads " << threads;
+  }
+}
+
+// quac's placement before Add inputs are quantized: block outputs stay float (read by the next block's residual Add
+// and by the Q of the next conv). The float block outputs are then stored channels-last between the INT8 convs.
+//   x -> Q/DQ -> Conv -> Relu -> a ; a -> Q/DQ -> Conv -> Relu -> Q/DQ -> Conv -> Add(a) -> Relu -> r ;
+//   r -> Q/DQ -> Conv -> y, and r -> Q/DQ -> Conv -> Add(r) -> y2
+TEST(Int8Lowering, FloatSkipPathsBetweenInt8Convs) {
+  std::mt19937 rng(44);
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {2, 8, 9, 9});
+  int step = 0;
+  auto conv = [&](const std::string& in_float, const std::string& out, float in_scale) {
+    std::string t = std::to_string(step++);
+    b.initializer("s" + t, Tensor::scalar<float>(in_scale)).initializer("z" + t, Tensor::scalar<uint8_t>(0));
+    b.node("QuantizeLinear", {in_float, "s" + t, "z" + t}, {"q" + t});
+    b.node("DequantizeLinear", {"q" + t, "s" + t, "z" + t}, {"d" + t});
+    b.initializer("w" + t, int8_weights({8, 8, 3, 3}, rng, -64, 64));
+    b.initializer("ws" + t, uniform({8}, rng, 0.002f, 0.006f)).initializer("wz" + t, zeros_s8(8));
+    b.node("DequantizeLinear", {"w" + t, "ws" + t, "wz" + t}, {"wd" + t}, {ir::make_int_attr("axis", 0)});
+    b.initializer("b" + t, uniform({8}, rng, -0.2f, 0.2f));
+    b.node("Conv", {"d" + t, "wd" + t, "b" + t}, {out}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  };
+  conv("x", "c0", 0.02f);
+  b.node("Relu", {"c0"}, {"a"});
+  conv("a", "c1", 0.01f);
+  b.node("Relu", {"c1"}, {"r1"});
+  conv("r1", "c2", 0.01f);
+  b.node("Add", {"c2", "a"}, {"s"}).node("Relu", {"s"}, {"r"});
+  conv("r", "y", 0.015f);
+  conv("r", "c4", 0.015f);
+  b.node("Add", {"c4", "r"}, {"y2"});
+  b.output("y", DataType::kFloat).output("y2", DataType::kFloat);
+  Model model = b.build();
+  auto exe = model.executable();
+  ir::Graph g = exe->graph;
+  PassContext pctx{*exe, {"y", "y2"}, 2, false};
+  run_passes(g, pctx);
+  int convs = 0, nhwc_float = 0;
+  for (const auto& n : g.nodes) {
+    convs += n.op_type == "QConv";
+    nhwc_float += n.op_type == "QConv" && !n.has_input(6) && n.attr_int("nhwc_output", 0) == 1;
+    EXPECT_NE(n.op_type, "Add") << "residual Adds fuse into the convolutions";
+  }
+  EXPECT_EQ(convs, 5);
+  EXPECT_EQ(nhwc_float, 2) << "the float block outputs a and r are stored channels-last";
+  if (nhwc_float != 2)
+    for (const auto& n : g.nodes) {
+      std::string line = n.op_type + " (";
+      for (const auto& i : n.inputs) line += i + " ";
+      line += ") -> " + n.outputs[0] + " nhwc_out=" + std::to_string(n.attr_int("nhwc_output", 0));
+      ADD_FAILURE() << line;
+    }
+  for (int threads : {1, 2}) {
+    std::vector<Tensor> feeds = {uniform({2, 8, 9, 9}, rng, -1.f, 4.f)};
+    SessionOptions ref;
+    ref.reference_kernels_only = true;
+    ref.optimization_level = 0;
+    auto want = Session(model, ref).run(feeds);
+    auto got = Session(model, SessionOptions{.num_threads = threads}).run(feeds);
+    auto lowered_ref = Session(model, SessionOptions{.reference_kernels_only = true}).run(feeds);
+    for (size_t o = 0; o < 2; ++o) {
+      // Float outputs after three quantized layers: an intermediate value may round the other way at a tie-break
+      // (float vs exact integer accumulation), which moves the output by about one weight step.
+      double tol = 1e-2 * std::max(1.0, max_abs(want[o]));
+      EXPECT_LE(max_abs_diff(got[o], want[o]), tol) << "output " << o << " threads " << threads;
+      EXPECT_LE(max_abs_diff(lowered_ref[o], want[o]), tol) << "output " << o;
+    }
   }
 }
 
