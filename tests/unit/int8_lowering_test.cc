@@ -606,24 +606,29 @@ TEST(Int8Lowering, LeavesOtherPatternsAlone) {
 TEST(Int8Lowering, QuantizedFixtureAgreesWithTheReferenceInTop1) {
   const std::string data_dir = "/usr/share/datasets/fashion-mnist";
   if (!std::filesystem::exists(data_dir)) GTEST_SKIP() << "Fashion-MNIST is not installed";
-  Model fp32 = load_model(std::string(QUAC_SOURCE_DIR) + "/tests/data/fixtures/cnn.onnx");
-  auto data = open_dataset("idx:" + data_dir + ",split=test,mean=0.2860,std=0.3530", fp32);
-  auto engine = std::make_shared<Engine>(data, nullptr, EngineOptions{.progress = false});
-  // 7-bit weights take oneDNN's INT8 kernels on every x86 CPU; 8-bit ones the exact path on CPUs without VNNI.
-  for (int bits : {7, 8}) {
-    nlohmann::json params = {{"preset", "performance"}, {"stat_subset_size", 64}};
-    params["weights"] = {{"bits", bits}};
+  struct Case {
+    std::string model;
+    int bits;
+    size_t samples;
+  };
+  // 7-bit weights take oneDNN's INT8 kernels on every x86 CPU; 8-bit ones the exact path on CPUs without VNNI. The
+  // MobileNetV2-style fixture adds depthwise convolutions, HardSwish, s8 activations and residuals.
+  for (const Case& c : {Case{"cnn", 7, 160}, Case{"cnn", 8, 60}, Case{"mobilenet", 7, 60}}) {
+    Model fp32 = load_model(std::string(QUAC_SOURCE_DIR) + "/tests/data/fixtures/" + c.model + ".onnx");
+    auto data = open_dataset("idx:" + data_dir + ",split=test,mean=0.2860,std=0.3530", fp32);
+    auto engine = std::make_shared<Engine>(data, nullptr, EngineOptions{.progress = false});
+    nlohmann::json params = {{"preset", "performance"}, {"stat_subset_size", 32}};
+    params["weights"] = {{"bits", c.bits}};
     auto pipeline = create_pipeline({{"DefaultQuantization", params}}, engine);
     Model int8 = pipeline->run(fp32);
     auto ops = lowered_ops(int8);
-    EXPECT_GE(ops["quac.QConv"], 2) << bits << "-bit weights";
+    EXPECT_GE(ops["quac.QConv"], 2) << c.model << " " << c.bits << "-bit weights";
     SessionOptions ref_opts;
     ref_opts.reference_kernels_only = true;
     ref_opts.optimization_level = 0;
     Session ref(int8, ref_opts), fast(int8, SessionOptions{.num_threads = 2});
-    const size_t n = bits == 7 ? 200 : 100;
     size_t agree = 0;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < c.samples; ++i) {
       Tensor x = data->get(i * 31 % data->size()).inputs[0];
       Shape s = x.shape();
       s.insert(s.begin(), 1);
@@ -634,7 +639,8 @@ TEST(Int8Lowering, QuantizedFixtureAgreesWithTheReferenceInTop1) {
       };
       agree += argmax(a) == argmax(b);
     }
-    EXPECT_GE(agree, n - 2) << bits << "-bit weights: top-1 agreement " << agree << "/" << n;
+    EXPECT_GE(agree, c.samples - 2) << c.model << " " << c.bits << "-bit weights: top-1 agreement " << agree << "/"
+                                    << c.samples;
   }
 }
 
