@@ -47,7 +47,7 @@ bool scalar_q(const ir::Graph& graph, const ir::Node& n, ScalarQ* q) {
 // Constant int8 weights and per-output-channel float scales (channel axis `axis`), from DQ(int8 initializer) with
 // zero zero points, or DQ(Q(float initializer)).
 bool constant_weights(const ir::Graph& graph, const UseInfo& uses, const std::string& v, int64_t axis, Tensor* w,
-                      std::vector<float>* scales, std::vector<size_t>* nodes) {
+                      std::vector<float>* scales) {
   int p = uses.producer_of(v);
   if (p < 0) return false;
   const ir::Node& dq = graph.nodes[static_cast<size_t>(p)];
@@ -106,9 +106,7 @@ bool constant_weights(const ir::Graph& graph, const UseInfo& uses, const std::st
           int64_t k = (o * ch + c) * inner + i;
           w->data<int8_t>()[k] = ops::quantize_value<int8_t>(src->data<float>()[k], (*scales)[c], 0);
         }
-    nodes->push_back(static_cast<size_t>(uses.producer_of(dq.inputs[0])));
   }
-  nodes->push_back(static_cast<size_t>(p));
   return true;
 }
 
@@ -230,12 +228,11 @@ class Int8Lowering : public Pass {
     if (!dqx) return false;
     Tensor w;
     std::vector<float> wscale, bias;
-    std::vector<size_t> weight_nodes;
     bool trans_b = gemm && op.attr_int("transB", 0) != 0;
     if (gemm && (op.attr_int("transA", 0) != 0 || op.attr_float("alpha", 1.f) != 1.f)) return false;
     // Conv weights [M, C/g, k...] have channels on axis 0; MatMul's [K, N] on 1; Gemm's B [K, N] or [N, K] (transB).
     int64_t axis = conv ? 0 : (trans_b ? 0 : 1);
-    if (!constant_weights(graph, uses, op.inputs[1], axis, &w, &wscale, &weight_nodes)) return false;
+    if (!constant_weights(graph, uses, op.inputs[1], axis, &w, &wscale)) return false;
     if (conv && (w.rank() < 3 || w.rank() > 5)) return false;
     if (!conv && w.rank() != 2) return false;
     int64_t m = w.dim(axis);
@@ -324,7 +321,6 @@ class Int8Lowering : public Pass {
       dead.push_back(static_cast<size_t>(c));
       y = next.outputs[0];
     }
-    // Trim trailing float-only steps that were not followed by a Q? They are fine as float post-ops.
     ir::Node q;
     q.name = op.name.empty() ? y + "_int8" : op.name + "_int8";
     q.domain = "quac";
@@ -357,7 +353,7 @@ class Int8Lowering : public Pass {
     std::set<size_t> erase(dead.begin(), dead.end());
     graph.nodes.push_back(q);
     erase_nodes(graph, erase);
-    (void)weight_nodes;  // left for remove_dead: other readers may still use them
+    // The weight and input DQ (and Q) nodes go in remove_dead once nothing else reads them.
     return true;
   }
 
