@@ -89,10 +89,14 @@ template <typename S, typename D, typename F>
 void map_layout(const S* src, bool src_nhwc, D* dst, bool dst_nhwc, int64_t n, int64_t c, int64_t hw, int threads,
                 F f) {
   if (src_nhwc == dst_nhwc) {
+    // Everything by value and restrict-qualified: a store through a 1-byte pointer may alias anything, and reloading
+    // captured references after each store would keep the loop from vectorising.
     parallel_for(
         n * c * hw, threads,
-        [&](int64_t b, int64_t e) {
-          for (int64_t i = b; i < e; ++i) dst[i] = f(src[i]);
+        [src, dst, f](int64_t b, int64_t e) {
+          const S* __restrict s = src;
+          D* __restrict d = dst;
+          for (int64_t i = b; i < e; ++i) d[i] = f(s[i]);
         },
         1 << 14);
     return;
@@ -136,10 +140,10 @@ void store_output(const float* src, bool src_nhwc, Tensor& out, bool dst_nhwc, c
     map_layout(src, src_nhwc, out.data<float>(), dst_nhwc, n, c, hw, threads, [](float v) { return v; });
   } else if (q.type == DataType::kUInt8) {
     map_layout(src, src_nhwc, out.data<uint8_t>(), dst_nhwc, n, c, hw, threads,
-               [&](float v) { return quantize_fast<uint8_t>(v, q.scale, q.zp); });
+               [scale = q.scale, zp = q.zp](float v) { return quantize_fast<uint8_t>(v, scale, zp); });
   } else {
     map_layout(src, src_nhwc, out.data<int8_t>(), dst_nhwc, n, c, hw, threads,
-               [&](float v) { return quantize_fast<int8_t>(v, q.scale, q.zp); });
+               [scale = q.scale, zp = q.zp](float v) { return quantize_fast<int8_t>(v, scale, zp); });
   }
 }
 
@@ -160,8 +164,10 @@ void dequantize_into(const Tensor& t, bool src_nhwc, float* dst, bool dst_nhwc, 
 void shift_to_u8(const int8_t* src, uint8_t* dst, int64_t count, int threads) {
   parallel_for(
       count, threads,
-      [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) dst[i] = static_cast<uint8_t>(src[i]) ^ 0x80u;
+      [src, dst](int64_t b, int64_t e) {
+        const int8_t* __restrict s = src;
+        uint8_t* __restrict d = dst;
+        for (int64_t i = b; i < e; ++i) d[i] = static_cast<uint8_t>(s[i]) ^ 0x80u;
       },
       1 << 15);
 }
