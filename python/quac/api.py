@@ -100,6 +100,12 @@ class Metric(ABC):
         """Forgets every batch."""
 
     def get_attributes(self):
-        raise NotImplementedError(
-            f"{type(self).__name__} must define get_attributes() returning "
-            "{metric name: {'direction': 'higher-better' or 'higher-worse', 'type': metric type}}")
+        """{name: {'direction': 'higher-better' or 'higher-worse', 'type': ...}}; quac also reads an optional
+        'per_sample': False for metrics whose per-item values are no share of the aggregate. POT requires subclasses
+        to define it; by default quac derives it from avg_value's names and higher_better."""
+        try:
+            names = list(self.avg_value)
+        except Exception:
+            names = []
+        direction = "higher-better" if self.higher_better else "higher-worse"
+        return {name: {"direction": direction, "type": name} for name in names}

@@ -83,12 +83,13 @@ class IEEngine:
         self._model = model
 
     def evaluate(self, model, indices=None):
-        """quac's evaluation: ``{"metrics": {name: value}, "per_sample": {name: [values]}, "indices": [...],
-        "items": n, "seconds": s}`` over all items or ``indices``."""
+        """quac's evaluation: ``{"metrics": {name: value}, "attributes": {name: {"direction", "type",
+        "per_sample"}}, "per_sample": {name: [values]}, "indices": [...], "items": n, "seconds": s}`` over all items
+        or ``indices``."""
         return self._engine.evaluate(model, list(indices or []))
 
     def metric_attributes(self):
-        """The metric's attributes as quac's algorithms read them: ``{name: {"direction", "type"}}``."""
+        """The metric's attributes as quac's algorithms read them: ``{name: {"direction", "type", "per_sample"}}``."""
         return self._engine.metric_attributes()
 
     def predict(self, stats_layout=None, sampler=None, stat_aliases=None, metric_per_sample=False,

@@ -242,7 +242,10 @@ std::map<std::string, std::vector<double>> PyMetric::read_value() const {
   for (auto kv : py::reinterpret_borrow<py::dict>(v)) {
     std::string key = py::str(kv.first).cast<std::string>();
     auto& values = out[key];
-    if (kv.second.is_none()) continue;
+    if (kv.second.is_none()) {
+      batch_level_.insert(key);
+      continue;
+    }
     py::array a = null_array();
     try {
       a = py::array_t<double, py::array::forcecast>::ensure(kv.second);
@@ -251,7 +254,10 @@ std::map<std::string, std::vector<double>> PyMetric::read_value() const {
     QUAC_CHECK(a && !py::isinstance<py::str>(kv.second), kMetricError, name_, ".value['", key, "'] is ",
                type_name(kv.second), "; expected per-sample numbers (or one number when there are none)");
     // A single number is a batch-level value: no per-sample values, so ranking falls back to output distance.
-    if (a.ndim() == 0) continue;
+    if (a.ndim() == 0) {
+      batch_level_.insert(key);
+      continue;
+    }
     py::array flat = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a.attr("ravel")());
     const double* p = static_cast<const double*>(flat.data());
     values.assign(p, p + flat.size());
@@ -296,6 +302,9 @@ std::map<std::string, MetricAttributes> PyMetric::attributes() const {
     a.direction = higher_better ? "higher-better" : "higher-worse";
     if (d.contains("direction")) a.direction = py::str(d["direction"]).cast<std::string>();
     if (d.contains("type")) a.type = py::str(d["type"]).cast<std::string>();
+    // quac's extension: 'per_sample': False for a metric whose value is no per-item share of the aggregate (the
+    // ranking then uses output distance); without it, a metric seen returning one number per batch has none.
+    a.per_sample = d.contains("per_sample") ? py::bool_(d["per_sample"]).cast<bool>() : !batch_level_.count(key);
     QUAC_CHECK(a.direction == "higher-better" || a.direction == "higher-worse", kMetricError, what,
                "['direction'] is '", a.direction, "'; expected 'higher-better' or 'higher-worse'");
     out[key] = a;

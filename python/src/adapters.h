@@ -5,6 +5,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,7 @@ class PyMetric : public Metric {
   std::string name_;
   bool per_item_;
   std::map<std::string, std::vector<double>> batch_values_;  // per_item: the values of the last batch's items
+  mutable std::set<std::string> batch_level_;                // names whose value was one number (no per-sample)
 };
 
 }  // namespace quac::python

@@ -66,9 +66,22 @@ struct PyPipeline {
   std::shared_ptr<PyEngine> engine;
 };
 
+py::dict attributes_dict(const std::map<std::string, MetricAttributes>& attributes) {
+  py::dict out;
+  for (const auto& [name, a] : attributes) {
+    py::dict d;
+    d["direction"] = a.direction;
+    d["type"] = a.type;
+    d["per_sample"] = a.per_sample;
+    out[py::str(name)] = d;
+  }
+  return out;
+}
+
 py::dict evaluation_dict(const EvaluationResult& r) {
   py::dict out;
   out["metrics"] = r.metrics;
+  out["attributes"] = attributes_dict(r.attributes);
   out["per_sample"] = r.per_sample;
   out["indices"] = r.indices;
   out["items"] = r.items;
@@ -209,16 +222,9 @@ PYBIND11_MODULE(_quac, m) {
           "metric_attributes",
           [](const PyEngine& e) {
             QUAC_CHECK(e.metric != nullptr, kInvalidArgument, "the engine has no metric");
-            py::dict out;
-            for (const auto& [name, a] : e.metric->attributes()) {
-              py::dict d;
-              d["direction"] = a.direction;
-              d["type"] = a.type;
-              out[py::str(name)] = d;
-            }
-            return out;
+            return attributes_dict(e.metric->attributes());
           },
-          "The metric's attributes as quac's algorithms read them: {name: {direction, type}}.")
+          "The metric's attributes as quac's algorithms read them: {name: {direction, type, per_sample}}.")
       .def(
           "evaluate",
           [](const PyEngine& e, const Model& model, std::vector<size_t> indices, size_t batch_size) {
@@ -235,7 +241,8 @@ PYBIND11_MODULE(_quac, m) {
             return evaluation_dict(r);
           },
           py::arg("model"), py::arg("indices") = std::vector<size_t>{}, py::arg("batch_size") = 0,
-          "Evaluates the metric on all items (or `indices`); returns {metrics, per_sample, indices, items, seconds}.");
+          "Evaluates the metric on all items (or `indices`); returns {metrics, attributes, per_sample, indices, items, "
+          "seconds}.");
 
   py::class_<PyPipeline>(m, "Pipeline", "A sequence of quantization algorithms over an engine")
       .def(

@@ -347,6 +347,8 @@ def test_metric_without_per_sample_values(cnn, per_item):
     config = dict(QUIET, batch_size=16, metric_per_item=per_item)
     result = IEEngine(config=config, data_loader=FashionMnist(40), metric=BatchOnly()).evaluate(cnn)
     assert result["per_sample"] == {}
+    # Seen returning one number per batch, the metric is reported as having no per-sample values.
+    assert result["attributes"]["batch_accuracy"]["per_sample"] is False
     assert result["metrics"]["batch_accuracy"] == pytest.approx(
         evaluate(cnn, FashionMnist(40), Accuracy())["metrics"]["accuracy@top1"])
 
@@ -398,3 +400,40 @@ def test_engine_runs_without_the_gil(cnn, work):
     finally:
         sys.setswitchinterval(interval)
     assert busy and state["done"]
+
+
+class Minimal(quac.Metric):
+    """Only what POT strictly needs for evaluation: no value, no get_attributes."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    @property
+    def avg_value(self):
+        return {"count": float(self.n)}
+
+    @property
+    def higher_better(self):
+        return False
+
+    def update(self, output, target):
+        self.n += len(target)
+
+    def reset(self):
+        self.n = 0
+
+
+def test_minimal_metric_gets_default_attributes(cnn):
+    result = evaluate(cnn, FashionMnist(6), Minimal())
+    assert result["metrics"] == {"count": 6.0} and result["per_sample"] == {}
+    assert result["attributes"]["count"]["direction"] == "higher-worse"
+
+
+def test_metric_may_declare_no_per_sample_values(cnn):
+    class Declared(Accuracy):
+        def get_attributes(self):
+            return {self._name: {"direction": "higher-better", "type": "accuracy", "per_sample": False}}
+
+    result = evaluate(cnn, FashionMnist(6), Declared())
+    assert result["attributes"]["accuracy@top1"]["per_sample"] is False

@@ -50,13 +50,15 @@ def test_engine_results_are_dicts():
     engine = IEEngine(config=QUIET, data_loader=loader, metric=Accuracy())
     model = load_model({"model_name": "cnn", "model": CNN})
     r = engine.evaluate(model)
-    assert set(r) == {"metrics", "per_sample", "indices", "items", "seconds"}
+    assert set(r) == {"metrics", "attributes", "per_sample", "indices", "items", "seconds"}
+    assert r["attributes"] == {"accuracy@top1": {"direction": "higher-better", "type": "accuracy", "per_sample": True}}
     assert r["items"] == 70 and r["indices"] == list(range(70))
     assert len(r["per_sample"]["accuracy@top1"]) == 70
     assert np.mean(r["per_sample"]["accuracy@top1"]) == pytest.approx(r["metrics"]["accuracy@top1"])
     subset = engine.evaluate(model, indices=[5, 3, 60])
     assert subset["indices"] == [5, 3, 60] and subset["items"] == 3
-    assert engine.metric_attributes() == {"accuracy@top1": {"direction": "higher-better", "type": "accuracy"}}
+    assert engine.metric_attributes() == {"accuracy@top1": {"direction": "higher-better", "type": "accuracy",
+                                                            "per_sample": True}}
     engine.set_model(model)
     metrics, stats = engine.predict()
     assert stats is None and metrics == r["metrics"]
