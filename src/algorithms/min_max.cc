@@ -1,9 +1,12 @@
 // MinMaxQuantization and DefaultQuantization (POT names and parameters): quantizer placement, activation statistics
 // through taps, ranges from the configured estimators, parameters from the preset. Parameters quac does not
 // implement yet are refused with kUnsupported naming them when set to a non-default value: never silently ignored.
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 
 #include "algorithms/algorithm.h"
+#include "algorithms/bias_correction.h"
 #include "quant/calibrate.h"
 #include "quant/placement.h"
 #include "quant/scope.h"
@@ -61,9 +64,10 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
                      "layer-wise tuning");
   auto model_type = r.optional<std::string>("model_type");
   unsupported_unless(!model_type, r.path() + ".model_type", "model_type '" + model_type.value_or("") + "'");
-  auto saturation_fix = r.get<std::string>("saturation_fix", "first_layer");
-  if (saturation_fix != "first_layer" && saturation_fix != "all" && saturation_fix != "no")
-    QUAC_THROW(kInvalidArgument, r.path(), ".saturation_fix: '", saturation_fix,
+  p.placement.saturation_fix = r.get<std::string>("saturation_fix", "first_layer");
+  if (p.placement.saturation_fix != "first_layer" && p.placement.saturation_fix != "all" &&
+      p.placement.saturation_fix != "no")
+    QUAC_THROW(kInvalidArgument, r.path(), ".saturation_fix: '", p.placement.saturation_fix,
                "' is not one of first_layer, all, no");
   auto ignored = r.object("ignored");
   p.placement.ignored.names = ignored.get<std::vector<std::string>>("scope", {});
@@ -115,10 +119,6 @@ class MinMaxQuantization : public Algorithm {
  public:
   explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
   Model run(const Model& model, Engine& engine) override {
-    if (p_.is_default_quantization && p_.use_fast_bias)
-      std::fprintf(stderr,
-                   "[quac] DefaultQuantization: FastBiasCorrection is not implemented yet; running "
-                   "MinMaxQuantization alone\n");
     quant::PlacementOptions placement = p_.placement;
     if (model.opset() < 13) placement.per_channel_weights = false;  // per-axis QDQ needs opset 13
     auto scope = std::make_shared<quant::QuantizationScope>(quant::place_quantizers(model.ir().graph, placement));
@@ -129,7 +129,18 @@ class MinMaxQuantization : public Algorithm {
     quant::collect_activation_ranges(Model(model.ir_ptr()), engine.dataset(), *scope, calibration);
     quant::compute_weight_ranges(model.ir().graph, *scope);
     quant::compute_parameters(*scope, p_.preset);
-    return model.with_scope(scope);
+    Model quantized = model.with_scope(scope);
+    if (!p_.is_default_quantization) return quantized;
+    // DefaultQuantization as POT sequences it: MinMaxQuantization, then FastBiasCorrection (use_fast_bias) or
+    // BiasCorrection on the same calibration subset.
+    BiasCorrectionOptions bc;
+    bc.stat_subset_size = calibration.stat_subset_size;
+    bc.stat_batch_size = std::max<size_t>(calibration.stat_batch_size, 32);
+    bc.shuffle_data = calibration.shuffle_data;
+    bc.seed = calibration.seed;
+    bc.num_threads = calibration.num_threads;
+    if (p_.use_fast_bias) return fast_bias_correction(quantized, engine.dataset(), bc);
+    return bias_correction(quantized, engine.dataset(), bc);
   }
 
  private:

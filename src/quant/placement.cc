@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <regex>
+#include <set>
 
 namespace quac::quant {
 namespace {
@@ -39,6 +40,13 @@ QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOption
       QUAC_THROW(kInvalidArgument, "ignored scope: '", r, "' is not a valid regular expression");
     }
   }
+  static const std::vector<std::string> kFixes{"first_layer", "all", "no"};
+  if (std::find(kFixes.begin(), kFixes.end(), options.saturation_fix) == kFixes.end())
+    QUAC_THROW(kInvalidArgument, "saturation_fix '", options.saturation_fix, "' is not one of first_layer, all, no");
+  bool fix_device = options.target_device == "ANY" || options.target_device == "CPU";
+  std::set<std::string> model_inputs;
+  for (const auto& in : graph.inputs)
+    if (!graph.initializer(in.name)) model_inputs.insert(in.name);
   QuantizationScope scope;
   std::map<std::string, size_t> by_value;  // value -> activation quantizer
   auto activation = [&](const std::string& value, const ir::Node& node, size_t input) {
@@ -46,6 +54,7 @@ QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOption
     if (fresh) {
       Quantizer q;
       q.value = value;
+      q.spec.bits = options.activation_bits;
       q.spec.level_low = -(int64_t{1} << (options.activation_bits - 1));
       q.spec.level_high = (int64_t{1} << (options.activation_bits - 1)) - 1;
       scope.quantizers.push_back(q);
@@ -70,7 +79,12 @@ QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOption
       q.spec.per_channel = options.per_channel_weights;
       q.spec.axis = weight_axis(node, *w);
       // Symmetric weights use the narrow range [-127, 127] so the grid is symmetric around zero.
-      q.spec.level_high = (int64_t{1} << (options.weight_bits - 1)) - 1;
+      int bits = options.weight_bits;
+      bool fix = fix_device && (options.saturation_fix == "all" ||
+                                (options.saturation_fix == "first_layer" && model_inputs.count(node.inputs[0])));
+      if (fix) bits = std::min(bits, 7);
+      q.spec.bits = bits;
+      q.spec.level_high = (int64_t{1} << (bits - 1)) - 1;
       q.spec.level_low = -q.spec.level_high;
       q.uses.push_back({node.name, 1});
       scope.quantizers.push_back(q);

@@ -23,6 +23,10 @@ struct PlacementOptions {
   bool per_channel_weights = true;
   int weight_bits = 8;
   int activation_bits = 8;
+  // POT's saturation_fix: "first_layer" (default), "all" or "no". Where it applies (target_device ANY and CPU, whose
+  // non-VNNI INT8 path accumulates pairs of u8*s8 products in int16 and can saturate), weights are quantized to 7
+  // bits (levels [-63, 63]) on the ops that read a model input ("first_layer") or on every op ("all").
+  std::string saturation_fix = "first_layer";
 };
 
 // Places quantizers over `graph` and computes their groups. Throws kInvalidArgument for an unknown device.
