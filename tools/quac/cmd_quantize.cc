@@ -129,7 +129,8 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
       ->check(CLI::IsMember({"performance", "mixed"}))
       ->capture_default_str();
   cmd->add_option("--range-estimator", args->range_estimator,
-                  "Activation range preset: default (per-sample min/max, mean), quantile (1e-4 outliers cut), mse or kl (histogram threshold)")
+                  "Activation range preset: default (per-sample min/max, mean), quantile (1e-4 outliers cut), mse or "
+                  "kl (histogram threshold)")
       ->check(CLI::IsMember({"default", "quantile", "mse", "kl"}))
       ->capture_default_str();
   cmd->add_option(
