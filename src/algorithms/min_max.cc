@@ -7,6 +7,7 @@
 
 #include "algorithms/algorithm.h"
 #include "algorithms/bias_correction.h"
+#include "algorithms/smooth_quant.h"
 #include "quant/calibrate.h"
 #include "quant/placement.h"
 #include "quant/scope.h"
@@ -20,6 +21,8 @@ struct MinMaxParams {
   quant::CalibrationOptions calibration;
   bool use_fast_bias = true;
   bool is_default_quantization = false;
+  bool transformer = false;
+  double smooth_quant_alpha = -1;  // < 0: no SmoothQuant
 };
 
 quant::StatConfig read_stat(config::ParamReader r, quant::StatConfig base) {
@@ -63,7 +66,12 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
   unsupported_unless(!r.get<bool>("use_layerwise_tuning", false), r.path() + ".use_layerwise_tuning",
                      "layer-wise tuning");
   auto model_type = r.optional<std::string>("model_type");
-  unsupported_unless(!model_type, r.path() + ".model_type", "model_type '" + model_type.value_or("") + "'");
+  QUAC_CHECK(!model_type || *model_type == "transformer", kInvalidArgument, r.path(), ".model_type: '",
+             model_type.value_or(""), "' is not transformer (or absent)");
+  p.transformer = model_type.has_value();
+  // SmoothQuant before quantization, for transformers (NNCF's AdvancedSmoothQuantParameters); negative: off.
+  p.smooth_quant_alpha = r.get<double>("smooth_quant_alpha", p.transformer ? 0.5 : -1.0);
+  QUAC_CHECK(p.smooth_quant_alpha <= 1, kInvalidArgument, r.path(), ".smooth_quant_alpha must be at most 1");
   p.placement.saturation_fix = r.get<std::string>("saturation_fix", "first_layer");
   if (p.placement.saturation_fix != "first_layer" && p.placement.saturation_fix != "all" &&
       p.placement.saturation_fix != "no")
@@ -71,12 +79,36 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
                "' is not one of first_layer, all, no");
   auto ignored = r.object("ignored");
   p.placement.ignored.names = ignored.get<std::vector<std::string>>("scope", {});
+  // NNCF's IgnoredScope(patterns=...): node names matching a regular expression (full match).
+  p.placement.ignored.name_regexes = ignored.get<std::vector<std::string>>("patterns", {});
   for (auto op : ignored.objects("operations")) {
-    p.placement.ignored.types.push_back(op.required<std::string>("type"));
-    unsupported_unless(!op.has("attributes") || op.json().at("attributes").empty(), op.path() + ".attributes",
-                       "matching ignored operations by attributes");
+    quant::OperationPattern pattern;
+    pattern.type = op.required<std::string>("type");
+    if (op.has("attributes")) {
+      const auto& attrs = op.json().at("attributes");
+      QUAC_CHECK(attrs.is_object(), kInvalidArgument, op.path(), ".attributes must be an object");
+      for (const auto& [name, v] : attrs.items()) {
+        quant::AttributeValue value;
+        if (v.is_string()) {
+          value.is_text = true;
+          value.text = v.get<std::string>();
+        } else if (v.is_number()) {
+          value.numbers = {v.get<double>()};
+        } else if (v.is_array() && std::all_of(v.begin(), v.end(), [](const auto& e) { return e.is_number(); })) {
+          for (const auto& e : v) value.numbers.push_back(e.get<double>());
+        } else {
+          QUAC_THROW(kInvalidArgument, op.path(), ".attributes.", name,
+                     ": expected a number, a list of numbers or a string, got ", v.dump());
+        }
+        pattern.attributes[name] = value;
+      }
+    }
     op.accept("attributes");
     op.finish();
+    if (pattern.attributes.empty())
+      p.placement.ignored.types.push_back(pattern.type);
+    else
+      p.placement.ignored.operations.push_back(pattern);
   }
   ignored.finish();
   auto weights = r.object("weights");
@@ -118,7 +150,19 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
 class MinMaxQuantization : public Algorithm {
  public:
   explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
-  Model run(const Model& model, Engine& engine) override {
+  Model run(const Model& input, Engine& engine) override {
+    Model model = input;
+    if (p_.smooth_quant_alpha >= 0) {
+      SmoothQuantOptions sq;
+      sq.alpha = p_.smooth_quant_alpha;
+      sq.stat_subset_size = p_.calibration.stat_subset_size;
+      sq.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
+      sq.shuffle_data = p_.calibration.shuffle_data;
+      sq.seed = p_.calibration.seed;
+      sq.num_threads = engine.options().num_threads;
+      sq.ignored_nodes = p_.placement.ignored.names;
+      model = smooth_quant(input, engine.dataset(), sq);
+    }
     quant::PlacementOptions placement = p_.placement;
     if (model.opset() < 13) placement.per_channel_weights = false;  // per-axis QDQ needs opset 13
     auto scope = std::make_shared<quant::QuantizationScope>(quant::place_quantizers(model.ir().graph, placement));

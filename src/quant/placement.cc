@@ -1,6 +1,7 @@
 #include "quant/placement.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <regex>
 #include <set>
@@ -15,7 +16,13 @@ bool ignored(const ir::Node& node, const IgnoredScope& scope, const std::vector<
     if (t == node.op_type) return true;
   for (const auto& r : regexes)
     if (std::regex_match(node.name, r)) return true;
+  for (const auto& op : scope.operations)
+    if (matches(node, op)) return true;
   return false;
+}
+
+bool same_number(double a, double b) {
+  return a == b || std::fabs(a - b) <= 1e-6 * std::max(std::fabs(a), std::fabs(b));
 }
 
 // The channel axis of a constant weight as read by `node` input 1: the axis of output channels.
@@ -27,6 +34,34 @@ int64_t weight_axis(const ir::Node& node, const Tensor& w) {
 }
 
 }  // namespace
+
+bool matches(const ir::Node& node, const OperationPattern& pattern) {
+  if (node.op_type != pattern.type) return false;
+  for (const auto& [name, want] : pattern.attributes) {
+    const ir::Attribute* a = node.find(name);
+    if (!a) return false;
+    using K = ir::Attribute::Kind;
+    if (want.is_text) {
+      if (a->kind != K::kString || a->s != want.text) return false;
+      continue;
+    }
+    std::vector<double> have;
+    if (a->kind == K::kInt)
+      have = {static_cast<double>(a->i)};
+    else if (a->kind == K::kFloat)
+      have = {a->f};
+    else if (a->kind == K::kInts)
+      have.assign(a->ints.begin(), a->ints.end());
+    else if (a->kind == K::kFloats)
+      have.assign(a->floats.begin(), a->floats.end());
+    else
+      return false;
+    if (have.size() != want.numbers.size()) return false;
+    for (size_t i = 0; i < have.size(); ++i)
+      if (!same_number(have[i], want.numbers[i])) return false;
+  }
+  return true;
+}
 
 QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOptions& options) {
   static const std::vector<std::string> kDevices{"ANY", "CPU", "GPU", "VPU", "GNA"};

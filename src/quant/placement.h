@@ -3,6 +3,7 @@
 // activation (quantizers sit on op inputs, so Conv -> Relu -> Conv quantizes the Relu output once).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,11 +12,28 @@
 
 namespace quac::quant {
 
+// An expected attribute value for POT's ignored.operations [{type, attributes: {name: value}}]: numbers (one for a
+// scalar, several for a list) or a string.
+struct AttributeValue {
+  std::vector<double> numbers;
+  std::string text;
+  bool is_text = false;
+};
+
+struct OperationPattern {
+  std::string type;
+  std::map<std::string, AttributeValue> attributes;  // all must match (ints exactly, floats to 1e-6 relative)
+};
+
 struct IgnoredScope {
   std::vector<std::string> names;         // node names (exact)
   std::vector<std::string> name_regexes;  // node names matching any of these (std::regex, full match)
   std::vector<std::string> types;         // op types
+  std::vector<OperationPattern> operations;
 };
+
+// Whether `node` matches the pattern (type and every listed attribute).
+bool matches(const ir::Node& node, const OperationPattern& pattern);
 
 struct PlacementOptions {
   std::string target_device = "CPU";  // ANY, CPU, GPU, VPU, GNA
