@@ -56,6 +56,9 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
     QUAC_THROW(kInvalidArgument, r.path(), ".preset: '", p.preset, "' is not one of performance, mixed, accuracy");
   unsupported_unless(p.preset != "accuracy", r.path() + ".preset", "the accuracy preset");
   p.placement.target_device = r.get<std::string>("target_device", "ANY");
+  // GNA runs activations in 16 bits, which QuantizeLinear expresses only from opset 21 (int16): not done in quac.
+  unsupported_unless(p.placement.target_device != "GNA", r.path() + ".target_device",
+                     "target_device GNA (16-bit activations)");
   p.calibration.stat_subset_size = r.get<size_t>("stat_subset_size", 300);
   p.calibration.stat_batch_size = r.get<size_t>("stat_batch_size", 1);
   p.calibration.shuffle_data = r.get<bool>("shuffle_data", false);

@@ -62,7 +62,8 @@ class Images : public Dataset {
 Model quantize(const Model& model, int bits, const Dataset& calib) {
   auto scope = std::make_shared<quant::QuantizationScope>(
       quant::place_quantizers(model.ir().graph, {.weight_bits = bits, .activation_bits = 8, .saturation_fix = "no"}));
-  quant::collect_activation_ranges(model, calib, *scope, {.stat_subset_size = calib.size(), .progress = false});
+  quant::collect_activation_ranges(model, calib, *scope,
+                                   {.stat_subset_size = calib.size(), .num_threads = 1, .progress = false});
   quant::compute_weight_ranges(model.ir().graph, *scope);
   quant::compute_parameters(*scope, "performance");
   return model.with_scope(scope);
@@ -70,7 +71,9 @@ Model quantize(const Model& model, int bits, const Dataset& calib) {
 
 // Mean squared error against the FP32 model, and the mean |per-channel mean error|, on held-out data.
 std::pair<double, double> output_error(const Model& fp32, const Model& q, const Dataset& data) {
-  Session a(fp32), b(q);
+  SessionOptions one;
+  one.num_threads = 1;
+  Session a(fp32, one), b(q, one);
   double se = 0, n = 0;
   std::vector<double> bias(4, 0.0);
   for (size_t i = 0; i < data.size(); ++i) {
@@ -93,7 +96,7 @@ TEST(BiasCorrection, FastBiasCorrectionReducesOutputError) {
   Images calib(64, 100), held_out(64, 5000);
   Model q = quantize(fp32, 4, calib);  // 4-bit weights: a clear systematic shift to correct
   size_t corrected = 0;
-  Model fixed = algorithms::fast_bias_correction(q, calib, {.stat_subset_size = 64}, &corrected);
+  Model fixed = algorithms::fast_bias_correction(q, calib, {.stat_subset_size = 64, .num_threads = 1}, &corrected);
   EXPECT_EQ(corrected, 3u);
   auto [mse_q, bias_q] = output_error(fp32, q, held_out);
   auto [mse_f, bias_f] = output_error(fp32, fixed, held_out);
@@ -113,7 +116,7 @@ TEST(BiasCorrection, ThresholdSkipsLargeRelativeShifts) {
   Images calib(32, 100);
   Model q = quantize(fp32, 4, calib);
   size_t corrected = 0;
-  algorithms::fast_bias_correction(q, calib, {.stat_subset_size = 32, .threshold = 1e-9}, &corrected);
+  algorithms::fast_bias_correction(q, calib, {.stat_subset_size = 32, .threshold = 1e-9, .num_threads = 1}, &corrected);
   EXPECT_EQ(corrected, 0u);
 }
 
@@ -122,7 +125,7 @@ TEST(BiasCorrection, SequentialBiasCorrectionReducesOutputError) {
   Images calib(64, 100), held_out(64, 5000);
   Model q = quantize(fp32, 4, calib);
   size_t corrected = 0;
-  Model fixed = algorithms::bias_correction(q, calib, {.stat_subset_size = 64}, &corrected);
+  Model fixed = algorithms::bias_correction(q, calib, {.stat_subset_size = 64, .num_threads = 1}, &corrected);
   EXPECT_EQ(corrected, 3u);
   auto [mse_q, bias_q] = output_error(fp32, q, held_out);
   auto [mse_f, bias_f] = output_error(fp32, fixed, held_out);
