@@ -36,7 +36,7 @@ check() {  # NAME MODEL ORT_LEVELS...
   local name=$1 model=$2
   shift 2
   mkdir -p "$work/quac_$name"
-  "$QUAC" run "$model" --input "input=$work/x.npy" --output-dir "$work/quac_$name" >/dev/null
+  "$QUAC" run "$model" --input "input=$work/x.npy" --output-dir "$work/quac_$name" -t 1 >/dev/null
   for level in "$@"; do
     node "$JS" ort "$model" "$work/x.npy" "$work/ort_${name}_$level.npy" "$level"
     r=$(node "$JS" agree "$work/ort_${name}_$level.npy" "$work/quac_$name/logits.npy" "$FMNIST")
@@ -48,12 +48,12 @@ check() {  # NAME MODEL ORT_LEVELS...
   done
 }
 for m in cnn mobilenet vit; do
-  "$QUAC" quantize "$SRC/tests/data/fixtures/$m.onnx" --data "$CALIB" -o "$work/${m}_int8.onnx" --quiet >/dev/null
+  "$QUAC" quantize "$SRC/tests/data/fixtures/$m.onnx" --data "$CALIB" -o "$work/${m}_int8.onnx" --quiet -t 1 >/dev/null
 done
 check cnn "$work/cnn_int8.onnx" basic all
 check mobilenet "$work/mobilenet_int8.onnx" basic all
 check vit "$work/vit_int8.onnx" basic
 "$QUAC" quantize "$SRC/tests/data/fixtures/vit.onnx" --data "$CALIB" -o "$work/vit_sat.onnx" --config "$work/satall.json" \
-  --quiet >/dev/null
+  --quiet -t 1 >/dev/null
 check vit_saturation_fix_all "$work/vit_sat.onnx" all
 exit $status

@@ -16,7 +16,7 @@ namespace {
 
 struct QuantizeArgs {
   std::string model, data, output, config, preset = "performance", target_device = "ANY", range_estimator = "default",
-                                           bias_correction = "fast";
+                                           bias_correction = "fast", saturation_fix = "first_layer", model_type;
   std::vector<std::string> ignore;
   size_t stat_subset_size = 300, stat_batch_size = 32;
   bool shuffle = false, no_compress = false, quiet = false;
@@ -87,6 +87,8 @@ int quantize_command(QuantizeArgs args) {
                              {"seed", args.seed},
                              {"use_fast_bias", args.bias_correction == "fast"},
                              {"activations", {{"range_estimator", {{"preset", args.range_estimator}}}}}};
+    params["saturation_fix"] = args.saturation_fix;
+    if (!args.model_type.empty()) params["model_type"] = args.model_type;
     // --ignore takes node names or op types.
     for (const auto& item : args.ignore) {
       bool is_type = false, is_name = false;
@@ -138,6 +140,12 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
          "After MinMaxQuantization: fast (FastBiasCorrection, one pass) or full (BiasCorrection, layer by layer)")
       ->check(CLI::IsMember({"fast", "full"}))
       ->capture_default_str();
+  cmd->add_option("--saturation-fix", args->saturation_fix,
+                  "7-bit weights against int16 overflow on non-VNNI CPUs: first_layer, all or no")
+      ->check(CLI::IsMember({"first_layer", "all", "no"}))
+      ->capture_default_str();
+  cmd->add_option("--model-type", args->model_type, "transformer: SmoothQuant (alpha 0.5) before quantization")
+      ->check(CLI::IsMember({"transformer"}));
   cmd->add_option("--stat-subset-size", args->stat_subset_size, "Calibration samples")->capture_default_str();
   cmd->add_option("--stat-batch-size", args->stat_batch_size, "Calibration batch size")->capture_default_str();
   cmd->add_flag("--shuffle-data", args->shuffle, "Draw the calibration subset at random (see --seed)");
