@@ -9,6 +9,7 @@
 
 #include "kernels/blocked_layout.h"
 #include "ops/kernel.h"
+#include "ops/quant_util.h"
 #include "passes/shape_infer.h"
 
 namespace quac::ops {
@@ -266,6 +267,25 @@ void layer_norm_ref(KernelContext& ctx) {
   }
 }
 
+// quac.MatMulAdd(A, B, bias): MatMul (numpy semantics) plus a bias broadcast along the last axis (N values), the
+// Linear layer as exporters write it (MatMul + Add).
+void matmul_add_ref(KernelContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  const Tensor& bias = ctx.in(2);
+  if (a.dtype() != DataType::kFloat || b.dtype() != DataType::kFloat || bias.dtype() != DataType::kFloat)
+    ctx.fail("inputs must be float32");
+  MatMulShapes s = matmul_shapes(ctx, a.shape(), b.shape());
+  if (bias.numel() != s.N)
+    ctx.fail("bias has " + std::to_string(bias.numel()) + " values, expected " + std::to_string(s.N));
+  Tensor& y = ctx.allocate_output(0, DataType::kFloat, s.out);
+  batched_matmul<float>(a.data<float>(), s.a_batch, b.data<float>(), s.b_batch, s.out_batch, s.M, s.K, s.N,
+                        y.data<float>(), ctx.num_threads());
+  float* yp = y.data<float>();
+  const float* c = bias.data<float>();
+  for (int64_t i = 0; i < y.numel(); ++i) yp[i] += c[i % s.N];
+}
+
 // quac-domain ops exist at every opset (the model usually does not import the "quac" domain: opset 0).
 #define QUAC_REGISTER_QUAC_REFERENCE(op, fn)                                                        \
   QUAC_REGISTER_KERNEL({.domain = "quac",                                                           \
@@ -280,6 +300,7 @@ void layer_norm_ref(KernelContext& ctx) {
 QUAC_REGISTER_QUAC_REFERENCE("FusedConv", fused_conv_ref);
 QUAC_REGISTER_QUAC_REFERENCE("Pool", pool_ref);
 QUAC_REGISTER_QUAC_REFERENCE("Gelu", gelu_ref);
+QUAC_REGISTER_QUAC_REFERENCE("MatMulAdd", matmul_add_ref);
 QUAC_REGISTER_QUAC_REFERENCE("LayerNormalization", layer_norm_ref);
 
 }  // namespace
