@@ -46,6 +46,7 @@ Tensor json_to_tensor(const nlohmann::json& j, const std::string& where) {
   Shape shape;
   const nlohmann::json* level = &j;
   while (level->is_array()) {
+    QUAC_CHECK(shape.size() < 8, kDatasetError, where, ": annotation arrays are nested more than 8 deep");
     shape.push_back(static_cast<int64_t>(level->size()));
     if (level->empty()) break;
     level = &(*level)[0];
@@ -297,7 +298,7 @@ std::vector<std::string> list_files(const std::string& dir, const std::vector<st
     std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (std::find(extensions.begin(), extensions.end(), ext) == extensions.end()) continue;
-    names.push_back(fs::relative(it->path(), dir).generic_string());
+    names.push_back(it->path().lexically_relative(dir).generic_string());
   }
   std::sort(names.begin(), names.end());
   return names;

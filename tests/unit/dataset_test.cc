@@ -224,6 +224,8 @@ TEST(NpzFolder, BadInputIsOneErrorNamingTheFile) {
   expect_error([&] { open_dataset(spec("l6.txt"), model); }, {"l6.txt line 1", "'zero'"});
   write_text(dir / "l7.json", R"({"a.npy": [[1, 2], [3]], "b.npy": 1})");
   expect_error([&] { open_dataset(spec("l7.json"), model); }, {"l7.json", "rectangular"});
+  write_text(dir / "l7.json", "{\"a.npy\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  expect_error([&] { open_dataset(spec("l7.json"), model); }, {"l7.json", "nested"});
   write_text(dir / "l8.json", "{\"a.npy\": 0,");
   expect_error([&] { open_dataset(spec("l8.json"), model); }, {"l8.json", "JSON"});
   write_text(dir / "l9.txt", "a.npy 0\na.npy 1\n");
