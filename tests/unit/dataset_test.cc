@@ -98,6 +98,8 @@ TEST(NpzFolder, NpyFilesWithTextLabelsInSubfolders) {
                 ->get(1)
                 .annotation.scalar_as_int(),
             1);
+  // A trailing separator names the same folder and the same samples.
+  EXPECT_EQ(open_dataset("npz:" + dir.string() + "/", model)->get(1).metadata.at("file"), "sub/b.npy");
   // Without labels: inputs only.
   auto unlabelled = open_dataset("npz:" + dir.string(), model);
   EXPECT_FALSE(unlabelled->has_annotations());
