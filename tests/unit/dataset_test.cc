@@ -230,6 +230,10 @@ TEST(NpzFolder, BadInputIsOneErrorNamingTheFile) {
   expect_error([&] { open_dataset(spec("l7.json"), model); }, {"l7.json", "nested"});
   write_text(dir / "l8.json", "{\"a.npy\": 0,");
   expect_error([&] { open_dataset(spec("l8.json"), model); }, {"l8.json", "JSON"});
+  write_text(dir / "l9.txt", "a.npy 0\nb.npy 99999999999999999999\n");  // beyond int64 (found by fuzz_parse_labels)
+  expect_error([&] { open_dataset(spec("l9.txt"), model); }, {"l9.txt line 2", "out of range"});
+  write_text(dir / "l9.json", R"({"a.npy": 1e300, "b.npy": 1})");  // beyond float32
+  expect_error([&] { open_dataset(spec("l9.json"), model); }, {"l9.json 'a.npy'", "out of range"});
   write_text(dir / "l9.txt", "a.npy 0\na.npy 1\n");
   expect_error([&] { open_dataset(spec("l9.txt"), model); }, {"l9.txt line 2", "twice"});
   expect_error([&] { open_dataset(spec("missing.txt"), model); }, {"missing.txt", "not found"});
