@@ -136,6 +136,10 @@ Image decode_image(const std::string& bytes, int channels, const std::string& la
              " pixels is over the limit of ", kMaxPixels, " pixels");
   QUAC_CHECK(!pnm || static_cast<int64_t>(bytes.size()) >= int64_t{w} * h * c, kDatasetError, label,
              ": truncated PGM/PPM (", bytes.size(), " bytes for ", w, "x", h, " pixels)");
+  // BMP pixels are uncompressed too (stb reads no RLE): at least one bit per pixel must be present.
+  bool bmp = bytes.size() >= 2 && bytes[0] == 'B' && bytes[1] == 'M';
+  QUAC_CHECK(!bmp || static_cast<int64_t>(bytes.size()) * 8 >= int64_t{w} * h, kDatasetError, label,
+             ": truncated BMP (", bytes.size(), " bytes for ", w, "x", h, " pixels)");
   // Decoded in the file's own channels and converted here: stb 2.27's converter mishandles 16-bit PNM files (it
   // converts them as 8-bit data and overruns; crash_pnm16_channels.pgm in tests/data/fuzz_seeds/image).
   int dw = 0, dh = 0, dc = 0;
