@@ -62,6 +62,8 @@ class PerSampleMetric : public Metric {
 
 // Several metrics reported as one: update() feeds every part, and value(), avg_value() and attributes() list every
 // name of every part (a name reported by two parts is refused).
+// When a part throws in update(), the parts before it have counted the batch: reset() before reusing the metric (the
+// evaluator resets it at the start of every evaluation).
 class CompositeMetric : public Metric {
  public:
   CompositeMetric() = default;

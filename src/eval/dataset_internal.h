@@ -41,6 +41,8 @@ struct Label {
 // .json, otherwise text lines "NAME VALUE..." or "NAME,VALUE,...". A value naming a .npy file loads that array
 // (relative to the labels file's folder, which it may not leave). Throws kDatasetError naming the file and line.
 std::map<std::string, Label> read_labels(const std::string& path);
+// The same from the file's text (the fuzz target's entry point); `path` gives the format and the folder.
+std::map<std::string, Label> parse_labels(const std::string& text, const std::string& path);
 
 // Pairs each sample name with its label. Throws kDatasetError naming the first sample without a label and the first
 // label whose sample is not in the folder.

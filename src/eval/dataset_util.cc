@@ -41,11 +41,19 @@ bool parse_number(const std::string& text, double& value, bool& integral) {
   return true;
 }
 
+// Annotation values become int64 (integers) or float32: both must hold them.
+void check_range(double value, bool integral, const std::string& where) {
+  constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
+  QUAC_CHECK(std::fabs(value) <= (integral ? kMaxExactInteger : 3.4e38), kDatasetError, where, ": annotation value ",
+             value, " is out of range");
+}
+
 // A rectangular nested JSON array of numbers -> tensor (int64 when every number is an integer, else float32).
 Tensor json_to_tensor(const nlohmann::json& j, const std::string& where) {
   Shape shape;
   const nlohmann::json* level = &j;
   while (level->is_array()) {
+    QUAC_CHECK(shape.size() < 8, kDatasetError, where, ": annotation arrays are nested more than 8 deep");
     shape.push_back(static_cast<int64_t>(level->size()));
     if (level->empty()) break;
     level = &(*level)[0];
@@ -56,8 +64,10 @@ Tensor json_to_tensor(const nlohmann::json& j, const std::string& where) {
   std::function<void(const nlohmann::json&, size_t)> walk = [&](const nlohmann::json& v, size_t depth) {
     if (depth == shape.size()) {
       QUAC_CHECK(v.is_number(), kDatasetError, where, ": annotation arrays must hold numbers only");
+      bool is_integer = v.is_number_integer() || v.is_number_unsigned();
       values.push_back(v.get<double>());
-      integral = integral && (v.is_number_integer() || v.is_number_unsigned());
+      check_range(values.back(), is_integer, where);
+      integral = integral && is_integer;
       return;
     }
     QUAC_CHECK(v.is_array() && static_cast<int64_t>(v.size()) == shape[depth], kDatasetError, where,
@@ -100,6 +110,7 @@ Tensor text_values_to_tensor(const std::vector<std::string>& fields, const fs::p
     bool integral = false;
     QUAC_CHECK(parse_number(f, v, integral), kDatasetError, where, ": '", f,
                "' is not a number (nor a .npy file holding the annotation)");
+    check_range(v, integral, where);
     values.push_back(v);
     all_integral = all_integral && integral;
   }
@@ -259,7 +270,10 @@ DatasetSpec parse_dataset_spec(const std::string& spec) {
 
 std::map<std::string, Label> read_labels(const std::string& path) {
   QUAC_CHECK(fs::is_regular_file(path), kDatasetError, "labels file ", path, " not found");
-  std::string text = read_sample_file(path, size_t{1} << 30);
+  return parse_labels(read_sample_file(path, size_t{1} << 30), path);
+}
+
+std::map<std::string, Label> parse_labels(const std::string& text, const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   auto labels = ext == ".json" ? read_json_labels(text, path) : read_text_labels(text, path);
@@ -297,7 +311,7 @@ std::vector<std::string> list_files(const std::string& dir, const std::vector<st
     std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (std::find(extensions.begin(), extensions.end(), ext) == extensions.end()) continue;
-    names.push_back(fs::relative(it->path(), dir).generic_string());
+    names.push_back(it->path().lexically_relative(dir).generic_string());
   }
   std::sort(names.begin(), names.end());
   return names;

@@ -94,6 +94,27 @@ bool jpeg_huffman_tables_fit(const std::string& bytes) {
   }
   return true;
 }
+// stb 2.27 reads the numbers of a PGM/PPM header into an int without a bound (a 10-digit width overflows). This reads
+// the header's three numbers exactly as stb does (whitespace, '#' comments, digits) and refuses numbers over 9 digits.
+bool pnm_header_fits(const std::string& bytes) {
+  if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return true;
+  size_t p = 2, n = bytes.size();
+  auto eof = [&] { return p >= n; };
+  auto get8 = [&] { return p < n ? bytes[p++] : '\0'; };
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  char c = get8();
+  for (int number = 0; number < 3; ++number) {
+    for (;;) {
+      while (!eof() && space(c)) c = get8();
+      if (eof() || c != '#') break;
+      while (!eof() && c != '\n' && c != '\r') c = get8();
+    }
+    for (int digits = 0; !eof() && c >= '0' && c <= '9'; c = get8())
+      if (++digits > 9) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Image decode_image(const std::string& bytes, int channels, const std::string& label) {
@@ -107,6 +128,7 @@ Image decode_image(const std::string& bytes, int channels, const std::string& la
   // PGM/PPM pixels are stored uncompressed: a file too short for the size its header claims is refused before stb
   // allocates (and spends time on) the claimed size.
   bool pnm = bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
+  QUAC_CHECK(pnm_header_fits(bytes), kDatasetError, label, ": corrupt PGM/PPM header (a number over 9 digits)");
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &c))
     QUAC_THROW(kDatasetError, label, ": not a readable PNG, JPEG, BMP or PGM/PPM image (", stbi_failure_reason(), ")");
@@ -114,6 +136,10 @@ Image decode_image(const std::string& bytes, int channels, const std::string& la
              " pixels is over the limit of ", kMaxPixels, " pixels");
   QUAC_CHECK(!pnm || static_cast<int64_t>(bytes.size()) >= int64_t{w} * h * c, kDatasetError, label,
              ": truncated PGM/PPM (", bytes.size(), " bytes for ", w, "x", h, " pixels)");
+  // BMP pixels are uncompressed too (stb reads no RLE): at least one bit per pixel must be present.
+  bool bmp = bytes.size() >= 2 && bytes[0] == 'B' && bytes[1] == 'M';
+  QUAC_CHECK(!bmp || static_cast<int64_t>(bytes.size()) * 8 >= int64_t{w} * h, kDatasetError, label,
+             ": truncated BMP (", bytes.size(), " bytes for ", w, "x", h, " pixels)");
   // Decoded in the file's own channels and converted here: stb 2.27's converter mishandles 16-bit PNM files (it
   // converts them as 8-bit data and overruns; crash_pnm16_channels.pgm in tests/data/fuzz_seeds/image).
   int dw = 0, dh = 0, dc = 0;

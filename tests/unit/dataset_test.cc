@@ -98,6 +98,8 @@ TEST(NpzFolder, NpyFilesWithTextLabelsInSubfolders) {
                 ->get(1)
                 .annotation.scalar_as_int(),
             1);
+  // A trailing separator names the same folder and the same samples.
+  EXPECT_EQ(open_dataset("npz:" + dir.string() + "/", model)->get(1).metadata.at("file"), "sub/b.npy");
   // Without labels: inputs only.
   auto unlabelled = open_dataset("npz:" + dir.string(), model);
   EXPECT_FALSE(unlabelled->has_annotations());
@@ -224,8 +226,14 @@ TEST(NpzFolder, BadInputIsOneErrorNamingTheFile) {
   expect_error([&] { open_dataset(spec("l6.txt"), model); }, {"l6.txt line 1", "'zero'"});
   write_text(dir / "l7.json", R"({"a.npy": [[1, 2], [3]], "b.npy": 1})");
   expect_error([&] { open_dataset(spec("l7.json"), model); }, {"l7.json", "rectangular"});
+  write_text(dir / "l7.json", "{\"a.npy\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  expect_error([&] { open_dataset(spec("l7.json"), model); }, {"l7.json", "nested"});
   write_text(dir / "l8.json", "{\"a.npy\": 0,");
   expect_error([&] { open_dataset(spec("l8.json"), model); }, {"l8.json", "JSON"});
+  write_text(dir / "l9.txt", "a.npy 0\nb.npy 99999999999999999999\n");  // beyond int64 (found by fuzz_parse_labels)
+  expect_error([&] { open_dataset(spec("l9.txt"), model); }, {"l9.txt line 2", "out of range"});
+  write_text(dir / "l9.json", R"({"a.npy": 1e300, "b.npy": 1})");  // beyond float32
+  expect_error([&] { open_dataset(spec("l9.json"), model); }, {"l9.json 'a.npy'", "out of range"});
   write_text(dir / "l9.txt", "a.npy 0\na.npy 1\n");
   expect_error([&] { open_dataset(spec("l9.txt"), model); }, {"l9.txt line 2", "twice"});
   expect_error([&] { open_dataset(spec("missing.txt"), model); }, {"missing.txt", "not found"});
