@@ -12,6 +12,7 @@
 
 #include "algorithms/accuracy_aware_util.h"
 #include "algorithms/algorithm.h"
+#include "quac/evaluator.h"
 #include "quac/session.h"
 #include "quant/scope.h"
 #include "search/model_evaluator.h"
@@ -174,6 +175,17 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   QUAC_CHECK(data->size() > 0, kDatasetError, data->describe(), ": the validation dataset is empty");
   size_t inferences = 0;
   nlohmann::json notes = nlohmann::json::array();
+  QUAC_CHECK(data->has_annotations() || p.annotation_free, kDatasetError, data->describe(),
+             ": has no annotations; the metric needs them (or set annotation_free)");
+  if (!p.annotation_free) {
+    // Fail fast, before calibrating: the FP32 model and the metric on the first batch catch items of the wrong
+    // shape, missing annotations, NaN outputs and a metric that throws.
+    EvaluationOptions first;
+    for (size_t i = 0; i < std::min(data->size(), engine.options().batch_size); ++i) first.indices.push_back(i);
+    first.batch_size = engine.options().batch_size;
+    Session session(fp32, {.num_threads = engine.options().num_threads});
+    inferences += quac::evaluate(session, *data, *engine.metric(), first).items;
+  }
   if (p.annotation_free) {
     PseudoLabels pl = pseudo_label(fp32, data, p.annotation_conf_threshold, engine.options());
     inferences += data->size();
