@@ -319,3 +319,165 @@ TEST(OutputDistance, CosineKlMse) {
 
 }  // namespace
 }  // namespace quac::search
+
+// ---- AccuracyAwareQuantization on a small in-memory model ----
+#include <filesystem>
+
+#include "core/file_util.h"
+#include "core/random.h"
+#include "quac/accuracy_aware.h"
+#include "quac/session.h"
+#include "quant/scope.h"
+#include "test_model_builder.h"
+
+namespace quac {
+namespace {
+
+// Conv -> Relu -> Conv -> Relu -> Reshape -> MatMul: four classes, three quantizer groups.
+Model small_model() {
+  testing::ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {-1, 2, 6, 6});
+  b.initializer("w1", random_tensor(DataType::kFloat, {8, 2, 3, 3}, 5, 0.5f));
+  b.initializer("w2", random_tensor(DataType::kFloat, {8, 8, 3, 3}, 6, 0.3f));
+  b.initializer("w3", random_tensor(DataType::kFloat, {8 * 6 * 6, 4}, 7, 0.2f));
+  b.initializer("shape", Tensor::from_vector<int64_t>({2}, {-1, 8 * 6 * 6}));
+  b.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node("Conv", {"r1", "w2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  b.node("Relu", {"c2"}, {"r2"});
+  b.node("Reshape", {"r2", "shape"}, {"f"});
+  b.node("MatMul", {"f", "w3"}, {"y"});
+  return b.output("y", DataType::kFloat, Shape{-1, 4}).build();
+}
+
+// Random inputs labelled with the FP32 model's own predictions (FP32 top-1 = 1).
+class LabelledByModel : public Dataset {
+ public:
+  LabelledByModel(const Model& model, size_t n) {
+    Session session(model);
+    for (size_t i = 0; i < n; ++i) {
+      Tensor x = random_tensor(DataType::kFloat, {1, 2, 6, 6}, 100 + i);
+      Tensor y = session.run(std::vector<Tensor>{x})[0];
+      const float* s = y.data<float>();
+      items_.push_back(x.reshaped({2, 6, 6}));
+      labels_.push_back(std::max_element(s, s + 4) - s);
+    }
+  }
+  size_t size() const override { return items_.size(); }
+  DataItem get(size_t i) const override {
+    DataItem d;
+    d.inputs = {items_[i]};
+    d.annotation = Tensor::from_vector<int64_t>({}, {labels_[i]});
+    return d;
+  }
+  std::string describe() const override { return "labelled-by-model (" + std::to_string(size()) + " items)"; }
+
+ private:
+  std::vector<Tensor> items_;
+  std::vector<int64_t> labels_;
+};
+
+std::shared_ptr<Engine> labelled_engine(const Model& model, size_t n = 64) {
+  return std::make_shared<Engine>(std::make_shared<LabelledByModel>(model, n), create_metric("top1"),
+                                  EngineOptions{.batch_size = 16, .progress = false});
+}
+
+const nlohmann::json kBase = {
+    {"stat_subset_size", 32}, {"use_fast_bias", false}, {"weights", {{"bits", 3}}}, {"activations", {{"bits", 3}}}};
+
+TEST(AccuracyAwareQuantization, MeetsAZeroBudgetByRevertingAndWritesTheReport) {
+  Model model = small_model();
+  auto engine = labelled_engine(model);
+  nlohmann::json params = kBase;
+  params["maximal_drop"] = 0.0;
+  params["ranking_subset_size"] = 16;
+  AccuracyAwareResult r = accuracy_aware_quantization(model, *engine, params, {.measure_latency = false});
+  EXPECT_TRUE(r.budget_met) << r.summary;
+  const auto& res = r.report["result"];
+  EXPECT_EQ(res["fp32"]["metrics"]["top1"], 1.0);
+  EXPECT_LT(res["int8"]["metrics"]["top1"].get<double>(), 1.0);  // 3-bit quantization breaks the labels
+  EXPECT_EQ(res["result"]["metrics"]["top1"], 1.0);
+  EXPECT_GE(res["groups_reverted"].get<size_t>(), 1u);
+  EXPECT_EQ(res["groups_total"], 3);
+  // The returned model is what the search measured: evaluate it independently.
+  EvaluationResult check = engine->evaluate(r.model);
+  EXPECT_EQ(check.metrics.at("top1"), 1.0);
+  EXPECT_EQ(r.model.scope()->active_groups(), 3 - res["groups_reverted"].get<size_t>());
+  auto dir = std::filesystem::temp_directory_path() / "quac_aaq_test";
+  std::filesystem::create_directories(dir);
+  write_accuracy_report(r.report, (dir / "r.json").string());
+  EXPECT_NE(read_file((dir / "r.html").string()).find("<svg"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(read_file((dir / "r.json").string()))["result"]["groups_total"], 3);
+  EXPECT_THROW(write_accuracy_report(r.report, (dir / "r.html").string()), Error);
+}
+
+TEST(AccuracyAwareQuantization, OnlyActivationsKeepsTheRevertedGroupsWeightsInInt8) {
+  Model model = small_model();
+  auto engine = labelled_engine(model);
+  nlohmann::json params = kBase;
+  params["maximal_drop"] = 0.0;
+  params["restore_mode"] = "only_activations";
+  params["max_iter_num"] = 2;
+  AccuracyAwareResult r = accuracy_aware_quantization(model, *engine, params, {.measure_latency = false});
+  size_t weights = 0;
+  for (const auto& q : r.model.scope()->quantizers) weights += q.is_weight;
+  EXPECT_EQ(weights, 3u);  // every weight stays quantized whatever was reverted
+  EXPECT_GE(r.report["result"]["groups_reverted"].get<size_t>(), 1u);
+}
+
+TEST(AccuracyAwareQuantization, RunsInAPipelineWithEveryOption) {
+  Model model = small_model();
+  auto engine = labelled_engine(model, 24);
+  nlohmann::json plain = kBase;
+  plain["maximal_drop"] = 0.05;
+  Model q = create_pipeline({{"AccuracyAwareQuantization", plain}}, engine)->run(model);
+  ASSERT_TRUE(q.quantized());
+  nlohmann::json params = kBase;
+  params.update({{"stat_subset_size", 8},
+                 {"maximal_drop", 0.05},
+                 {"drop_type", "relative"},
+                 {"convert_to_mixed_preset", true},
+                 {"tune_hyperparams", true},
+                 {"annotation_free", true},
+                 {"annotation_conf_threshold", 0.3},
+                 {"metrics", {{{"name", "top1"}, {"baseline_value", 1.0}}}},
+                 {"metric_subset_ratio", 0.5},
+                 {"use_prev_if_drop_increase", false},
+                 {"ranking_method", "kl"},
+                 {"num_ranking_workers", 2}});
+  // Every option through the API, with its report: each left its trace.
+  AccuracyAwareResult r = accuracy_aware_quantization(model, *engine, params, {.measure_latency = false});
+  std::string notes = r.report["notes"].dump();
+  EXPECT_NE(notes.find("annotation_free: "), std::string::npos) << notes;
+  EXPECT_NE(notes.find("convert_to_mixed_preset: "), std::string::npos) << notes;
+  EXPECT_NE(notes.find("tune_hyperparams: "), std::string::npos) << notes;
+  EXPECT_EQ(r.report["tuning"].size(), 10u);  // as configured + the 3 x 3 grid
+  EXPECT_EQ(r.report["ranking"]["method"], "kl");
+  EXPECT_EQ(r.report["metrics"]["top1"]["baseline"], 1.0);
+  EXPECT_NEAR(r.report["metrics"]["top1"]["allowed_drop"].get<double>(), 0.05, 1e-12);
+}
+
+TEST(AccuracyAwareQuantization, ParameterErrorsNameThePath) {
+  Model model = small_model();
+  auto engine = labelled_engine(model, 8);
+  auto message = [&](nlohmann::json params) {
+    try {
+      create_pipeline({{"AccuracyAwareQuantization", params}}, engine);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message({{"maximal_drp", 0.01}}).find("algorithms[0].params: unknown key 'maximal_drp'"),
+            std::string::npos);
+  EXPECT_NE(message({{"stat_subset_sise", 3}}).find("unknown key 'stat_subset_sise'"), std::string::npos);
+  EXPECT_NE(message({{"drop_type", "percent"}}).find("drop_type"), std::string::npos);
+  EXPECT_NE(message({{"maximal_drop", "1%"}}).find("maximal_drop: expected a number"), std::string::npos);
+  EXPECT_NE(message({{"restore_mode", "weights"}}).find("restore_mode"), std::string::npos);
+  EXPECT_NE(message({{"metrics", {{{"name", "top1"}}}}}).find("baseline_value"), std::string::npos);
+  EXPECT_NE(message({{"target_device", "GNA"}}).find("INT16"), std::string::npos);
+  EXPECT_NE(message({{"base_algorithm", "Nope"}}).find("base_algorithm"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace quac
