@@ -1,7 +1,10 @@
 // oneDNN convolution for Conv and quac.FusedConv (bias, activations and a residual Sum as post-ops). The primitive is
 // created and the weights reordered once per input shape; activations may arrive and leave in the blocked layout.
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "kernels/blocked_layout.h"
 #include "kernels/onednn_util.h"
@@ -45,53 +48,50 @@ class ConvKernel : public Kernel {
       ctx.fail("input " + shape_str(xs) + " does not match weights " + shape_str(w.shape()));
     if (!state_ || state_->x_shape != xs || state_->w_shape != w.shape()) prepare(ctx, xs, w.shape());
     State& s = *state_;
-    auto& eng = cpu_engine();
     auto& strm = cpu_stream();
-
-    dnnl::memory src_user(s.user_src, eng, const_cast<void*>(x.raw_data()));
-    dnnl::memory src = src_user;
-    if (s.user_src != s.pd.src_desc()) {
-      src = dnnl::memory(s.pd.src_desc(), eng, src_buf_.get(s.pd.src_desc().get_size()));
-      s.src_reorder.execute(strm, src_user, src);
-    }
-    dnnl::memory wmem = s.weights;
-    if (!const_w_.defined()) {
-      dnnl::memory wu(s.user_w, eng, const_cast<void*>(w.raw_data()));
-      wmem = dnnl::memory(s.pd.weights_desc(), eng, w_buf_.get(s.pd.weights_desc().get_size()));
-      s.w_reorder.execute(strm, wu, wmem);
-    }
     const Tensor* b = ctx.input(2);
     if (b && (b->dtype() != DataType::kFloat || b->numel() != m)) ctx.fail("bias must be float with M elements");
-
+    if (static_cast<bool>(b) != s.has_bias) ctx.fail("the bias input came and went between runs");
+    const Tensor* sum = has_sum_ ? &ctx.in(3) : nullptr;
+    if (sum && (sum->dtype() != DataType::kFloat || sum->shape() != s.sum_shape))
+      ctx.fail("the Sum input must have shape " + shape_str(s.sum_shape) + ", got " + shape_str(sum->shape()));
     Tensor& out = ctx.allocate_output(0, DataType::kFloat, s.out_shape);
-    dnnl::memory dst_user(s.user_dst, eng, out.raw_data());
-    bool direct = s.user_dst == s.pd.dst_desc();
-    dnnl::memory dst = direct ? dst_user : dnnl::memory(s.pd.dst_desc(), eng, dst_buf_.get(s.pd.dst_desc().get_size()));
-    if (has_sum_) {
-      const Tensor& sum = ctx.in(3);
-      if (sum.dtype() != DataType::kFloat || sum.shape() != s.sum_shape)
-        ctx.fail("the Sum input must have shape " + shape_str(s.sum_shape) + ", got " + shape_str(sum.shape()));
-      dnnl::memory sum_user(s.user_sum, eng, const_cast<void*>(sum.raw_data()));
-      if (s.user_sum == s.pd.dst_desc())
-        std::memcpy(dst.get_data_handle(), sum.raw_data(), s.pd.dst_desc().get_size());
-      else
-        s.sum_reorder.execute(strm, sum_user, dst);
+
+    // The memories and the argument map were made once in prepare(); a run only points them at this run's data.
+    s.src_user.set_data_handle(const_cast<void*>(x.raw_data()));
+    if (s.src_reorder) s.src_reorder.execute(strm, s.src_user, s.src);
+    if (!const_w_.defined()) {
+      s.w_user.set_data_handle(const_cast<void*>(w.raw_data()));
+      if (s.w_reorder) s.w_reorder.execute(strm, s.w_user, s.weights);
     }
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wmem}, {DNNL_ARG_DST, dst}};
-    if (b) args[DNNL_ARG_BIAS] = dnnl::memory(s.pd.bias_desc(), eng, const_cast<void*>(b->raw_data()));
-    s.conv.execute(strm, args);
-    if (!direct) s.dst_reorder.execute(strm, dst, dst_user);
+    if (b) s.bias.set_data_handle(const_cast<void*>(b->raw_data()));
+    s.dst_user.set_data_handle(out.raw_data());
+    if (sum) {
+      if (s.sum_reorder) {
+        s.sum_user.set_data_handle(const_cast<void*>(sum->raw_data()));
+        s.sum_reorder.execute(strm, s.sum_user, s.dst);
+      } else {
+        std::memcpy(s.dst.get_data_handle(), sum->raw_data(), s.dst_bytes);
+      }
+    }
+    s.conv.execute(strm, s.args);
+    if (s.dst_reorder) s.dst_reorder.execute(strm, s.dst, s.dst_user);
     strm.wait();
   }
 
  private:
   struct State {
     Shape x_shape, w_shape, out_shape, sum_shape;
+    bool has_bias = false;
+    size_t dst_bytes = 0;
     dnnl::memory::desc user_src, user_w, user_dst, user_sum;
     dnnl::convolution_forward::primitive_desc pd;
     dnnl::convolution_forward conv;
-    dnnl::memory weights;
-    dnnl::reorder src_reorder, w_reorder, dst_reorder, sum_reorder;
+    // User-layout memories (handles set per run) and primitive-layout ones (the user's own when no reorder is
+    // needed, else backed by the kernel's scratch buffers).
+    dnnl::memory src_user, src, w_user, weights, bias, dst_user, dst, sum_user, scratchpad;
+    dnnl::reorder src_reorder, w_reorder, dst_reorder, sum_reorder;  // empty when not needed
+    std::unordered_map<int, dnnl::memory> args;
   };
 
   void prepare(KernelContext& ctx, const Shape& xs, const Shape& ws) {
@@ -135,6 +135,7 @@ class ConvKernel : public Kernel {
     }
     dnnl::primitive_attr attr;
     attr.set_post_ops(pops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // ours, reused across runs: no allocation per run
     auto any = [](const dnnl::memory::dims& d) { return dnnl::memory::desc(d, dt::f32, tag::any); };
     bool has_bias = node_.has_input(2);
     // A sum post-op reads dst in the primitive's format: keep dst in the user's layout when blocked so the residual
@@ -148,18 +149,46 @@ class ConvKernel : public Kernel {
     st->pd = dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
     st->conv = dnnl::convolution_forward(st->pd);
     auto& eng = cpu_engine();
-    if (st->user_src != st->pd.src_desc())
-      st->src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_src, eng, st->pd.src_desc()));
-    if (st->user_dst != st->pd.dst_desc())
-      st->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->pd.dst_desc(), eng, st->user_dst));
-    if (has_sum_ && st->user_sum != st->pd.dst_desc())
-      st->sum_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_sum, eng, st->pd.dst_desc()));
+    const auto src_desc = st->pd.src_desc(), w_desc = st->pd.weights_desc(), dst_desc = st->pd.dst_desc();
+    st->has_bias = has_bias;
+    st->dst_bytes = dst_desc.get_size();
+    st->src_user = dnnl::memory(st->user_src, eng, nullptr);
+    st->src = st->src_user;
+    if (st->user_src != src_desc) {
+      st->src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_src, eng, src_desc));
+      st->src = dnnl::memory(src_desc, eng, src_buf_.get(src_desc.get_size()));
+    }
+    st->dst_user = dnnl::memory(st->user_dst, eng, nullptr);
+    st->dst = st->dst_user;
+    if (st->user_dst != dst_desc) {
+      st->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, dst_desc, eng, st->user_dst));
+      st->dst = dnnl::memory(dst_desc, eng, dst_buf_.get(st->dst_bytes));
+    }
+    if (has_sum_ && st->user_sum != dst_desc) {
+      st->sum_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_sum, eng, dst_desc));
+      st->sum_user = dnnl::memory(st->user_sum, eng, nullptr);
+    }
     if (const_w_.defined()) {
-      st->weights = dnnl::memory(st->pd.weights_desc(), eng);
+      st->weights = dnnl::memory(w_desc, eng);
       dnnl::memory wu(st->user_w, eng, const_cast<void*>(const_w_.raw_data()));
       reorder(wu, st->weights);
-    } else if (st->user_w != st->pd.weights_desc()) {
-      st->w_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_w, eng, st->pd.weights_desc()));
+    } else {
+      st->w_user = dnnl::memory(st->user_w, eng, nullptr);
+      st->weights = st->w_user;
+      if (st->user_w != w_desc) {
+        st->w_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->user_w, eng, w_desc));
+        st->weights = dnnl::memory(w_desc, eng, w_buf_.get(w_desc.get_size()));
+      }
+    }
+    const auto pad_desc = st->pd.scratchpad_desc();
+    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->args = {{DNNL_ARG_SRC, st->src},
+                {DNNL_ARG_WEIGHTS, st->weights},
+                {DNNL_ARG_DST, st->dst},
+                {DNNL_ARG_SCRATCHPAD, st->scratchpad}};
+    if (has_bias) {
+      st->bias = dnnl::memory(st->pd.bias_desc(), eng, nullptr);
+      st->args[DNNL_ARG_BIAS] = st->bias;
     }
     state_ = std::move(st);
   }
@@ -170,7 +199,7 @@ class ConvKernel : public Kernel {
   int64_t group_ = 1;
   bool blocked_in_ = false, blocked_sum_ = false, blocked_out_ = false, has_sum_ = false;
   std::unique_ptr<State> state_;
-  Scratch src_buf_, w_buf_, dst_buf_;
+  Scratch src_buf_, w_buf_, dst_buf_, pad_buf_;
   std::mutex mutex_;
 };
 

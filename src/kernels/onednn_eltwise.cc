@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "kernels/onednn_util.h"
 #include "ops/op_util.h"
@@ -163,22 +164,35 @@ class BinaryKernel : public CachedKernel {
     auto key = std::make_pair(as, bs);
     auto it = prims_.find(key);
     if (it == prims_.end()) {
+      // Primitive, memories and arguments made once per shape pair; a run only sets the data handles.
+      auto& eng = cpu_engine();
+      Prepared p;
       dnnl::binary::desc d(alg_, plain_desc(as), plain_desc(bs), plain_desc(out));
-      it = prims_.emplace(key, dnnl::binary(dnnl::binary::primitive_desc(d, cpu_engine()))).first;
+      p.prim = dnnl::binary(dnnl::binary::primitive_desc(d, eng));
+      p.a = dnnl::memory(plain_desc(as), eng, nullptr);
+      p.b = dnnl::memory(plain_desc(bs), eng, nullptr);
+      p.dst = dnnl::memory(plain_desc(out), eng, nullptr);
+      p.args = {{DNNL_ARG_SRC_0, p.a}, {DNNL_ARG_SRC_1, p.b}, {DNNL_ARG_DST, p.dst}};
+      it = prims_.emplace(key, std::move(p)).first;
     }
+    Prepared& p = it->second;
     Tensor& y = ctx.allocate_output(0, DataType::kFloat, real_out);
-    auto& eng = cpu_engine();
-    it->second.execute(cpu_stream(),
-                       {{DNNL_ARG_SRC_0, dnnl::memory(plain_desc(as), eng, const_cast<void*>(a->raw_data()))},
-                        {DNNL_ARG_SRC_1, dnnl::memory(plain_desc(bs), eng, const_cast<void*>(b->raw_data()))},
-                        {DNNL_ARG_DST, dnnl::memory(plain_desc(out), eng, y.raw_data())}});
+    p.a.set_data_handle(const_cast<void*>(a->raw_data()));
+    p.b.set_data_handle(const_cast<void*>(b->raw_data()));
+    p.dst.set_data_handle(y.raw_data());
+    p.prim.execute(cpu_stream(), p.args);
     cpu_stream().wait();
   }
 
  private:
+  struct Prepared {
+    dnnl::binary prim;
+    dnnl::memory a, b, dst;
+    std::unordered_map<int, dnnl::memory> args;
+  };
   dnnl::algorithm alg_;
   bool commutative_;
-  std::map<std::pair<Shape, Shape>, dnnl::binary> prims_;
+  std::map<std::pair<Shape, Shape>, Prepared> prims_;
 };
 
 std::unique_ptr<Kernel> make_binary(const KernelInfo& info, std::string* why) {

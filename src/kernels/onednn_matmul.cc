@@ -1,7 +1,9 @@
 // oneDNN matmul for Gemm and MatMul (batched, broadcast batch dims). Constant weights are reordered once per shape
 // into the primitive's preferred layout.
+#include <algorithm>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "kernels/onednn_util.h"
 
@@ -55,29 +57,17 @@ class MatMulKernel : public Kernel {
         state_->has_c != (c != nullptr))
       prepare(ctx, a.shape(), b.shape(), c);
     State& s = *state_;
-    auto& eng = cpu_engine();
     auto& strm = cpu_stream();
     Tensor& out = ctx.allocate_output(0, DataType::kFloat, s.out_shape);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, dnnl::memory(s.a_md, eng, const_cast<void*>(a.raw_data()))},
-        {DNNL_ARG_DST, dnnl::memory(s.pd.dst_desc(), eng, out.raw_data())}};
-    if (const_b_.defined()) {
-      args[DNNL_ARG_WEIGHTS] = s.weights;
-    } else {
-      dnnl::memory bu(s.b_md, eng, const_cast<void*>(b.raw_data()));
-      if (s.b_md == s.pd.weights_desc()) {
-        args[DNNL_ARG_WEIGHTS] = bu;
-      } else {
-        dnnl::memory bw(s.pd.weights_desc(), eng, b_buf_.get(s.pd.weights_desc().get_size()));
-        reorder(bu, bw);
-        args[DNNL_ARG_WEIGHTS] = bw;
-      }
+    // Memories and arguments were made in prepare(); a run points them at this run's data.
+    s.a.set_data_handle(const_cast<void*>(a.raw_data()));
+    s.dst.set_data_handle(out.raw_data());
+    if (!const_b_.defined()) {
+      s.b_user.set_data_handle(const_cast<void*>(b.raw_data()));
+      if (s.b_reorder) s.b_reorder.execute(strm, s.b_user, s.weights);
     }
-    if (c) {
-      const void* cdata = const_c_.defined() ? const_c_.raw_data() : c->raw_data();
-      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = dnnl::memory(s.c_md, eng, const_cast<void*>(cdata));
-    }
-    s.prim.execute(strm, args);
+    if (c && !const_c_.defined()) s.c.set_data_handle(const_cast<void*>(c->raw_data()));
+    s.prim.execute(strm, s.args);
     strm.wait();
   }
 
@@ -88,7 +78,9 @@ class MatMulKernel : public Kernel {
     dnnl::memory::desc a_md, b_md, c_md;
     dnnl::matmul::primitive_desc pd;
     dnnl::matmul prim;
-    dnnl::memory weights;
+    dnnl::memory a, b_user, weights, c, dst, scratchpad;
+    dnnl::reorder b_reorder;  // non-constant B in another layout than the primitive's
+    std::unordered_map<int, dnnl::memory> args;
   };
 
   void prepare(KernelContext& ctx, const Shape& as, const Shape& bs, const Tensor* c) {
@@ -137,6 +129,7 @@ class MatMulKernel : public Kernel {
     st->b_md = matrix_desc(bd, trans_b_);
     dnnl::memory::dims od = to_dims(out);
     dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (alpha_ != 1.f) attr.set_output_scales(0, {alpha_});
     if (c) {
       if (!const_c_.defined() && beta_ != 1.f) ctx.fail("non-constant C with beta != 1");
@@ -154,9 +147,30 @@ class MatMulKernel : public Kernel {
     dnnl::matmul::desc desc(st->a_md, w_md, dnnl::memory::desc(od, dt::f32, plain_tag(od.size())));
     st->pd = dnnl::matmul::primitive_desc(desc, attr, cpu_engine());
     st->prim = dnnl::matmul(st->pd);
+    auto& eng = cpu_engine();
+    const auto w_desc = st->pd.weights_desc();
     if (const_b_.defined()) {
-      st->weights = dnnl::memory(st->pd.weights_desc(), cpu_engine());
-      reorder(dnnl::memory(st->b_md, cpu_engine(), const_cast<void*>(const_b_.raw_data())), st->weights);
+      st->weights = dnnl::memory(w_desc, eng);
+      reorder(dnnl::memory(st->b_md, eng, const_cast<void*>(const_b_.raw_data())), st->weights);
+    } else {
+      st->b_user = dnnl::memory(st->b_md, eng, nullptr);
+      st->weights = st->b_user;
+      if (st->b_md != w_desc) {
+        st->b_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->b_md, eng, w_desc));
+        st->weights = dnnl::memory(w_desc, eng, b_buf_.get(w_desc.get_size()));
+      }
+    }
+    st->a = dnnl::memory(st->a_md, eng, nullptr);
+    st->dst = dnnl::memory(st->pd.dst_desc(), eng, nullptr);
+    const auto pad_desc = st->pd.scratchpad_desc();
+    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->args = {{DNNL_ARG_SRC, st->a},
+                {DNNL_ARG_WEIGHTS, st->weights},
+                {DNNL_ARG_DST, st->dst},
+                {DNNL_ARG_SCRATCHPAD, st->scratchpad}};
+    if (c) {
+      st->c = dnnl::memory(st->c_md, eng, const_c_.defined() ? const_c_.raw_data() : nullptr);
+      st->args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = st->c;
     }
     state_ = std::move(st);
   }
@@ -167,7 +181,7 @@ class MatMulKernel : public Kernel {
   float alpha_ = 1.f, beta_ = 1.f;
   Tensor const_b_, const_c_;
   std::unique_ptr<State> state_;
-  Scratch b_buf_;
+  Scratch b_buf_, pad_buf_;
   std::mutex mutex_;
 };
 

@@ -52,6 +52,26 @@ inline std::vector<int64_t> spatial_attr(const ir::Node& node, const std::string
   return v;
 }
 
+// Fills the input, kernel, strides and dilations of `g` and returns the validated pads attribute (2 x rank values,
+// zeros when absent): what forward and transposed window geometry share.
+inline std::vector<int64_t> window_attrs(const ir::Node& node, const std::vector<int64_t>& input,
+                                         const std::vector<int64_t>& kernel, WindowGeometry* g) {
+  const size_t rank = input.size();
+  g->input = input;
+  g->kernel = kernel;
+  if (kernel.size() != rank)
+    QUAC_THROW(kInvalidModel, "node ", node.describe(), ": kernel has ", kernel.size(), " spatial dims, input has ",
+               rank);
+  g->strides = spatial_attr(node, "strides", rank, 1);
+  g->dilations = spatial_attr(node, "dilations", rank, 1);
+  std::vector<int64_t> pads = node.attr_ints("pads");
+  if (pads.empty()) pads.assign(2 * rank, 0);
+  if (pads.size() != 2 * rank)
+    QUAC_THROW(kInvalidModel, "node ", node.describe(), ": attribute pads has ", pads.size(), " values, expected ",
+               2 * rank);
+  return pads;
+}
+
 // Output size of a forward window op (Conv, pooling). `kernel` is the (already validated) kernel spatial shape.
 // ceil_mode rounds the output size up, but, as in PyTorch and ONNX Runtime, a window never starts in the end
 // padding only.
@@ -59,18 +79,7 @@ inline WindowGeometry forward_window(const ir::Node& node, const std::vector<int
                                      const std::vector<int64_t>& kernel, bool ceil_mode = false) {
   const size_t rank = input.size();
   WindowGeometry g;
-  g.input = input;
-  g.kernel = kernel;
-  if (kernel.size() != rank)
-    QUAC_THROW(kInvalidModel, "node ", node.describe(), ": kernel has ", kernel.size(), " spatial dims, input has ",
-               rank);
-  g.strides = spatial_attr(node, "strides", rank, 1);
-  g.dilations = spatial_attr(node, "dilations", rank, 1);
-  std::vector<int64_t> pads = node.attr_ints("pads");
-  if (pads.empty()) pads.assign(2 * rank, 0);
-  if (pads.size() != 2 * rank)
-    QUAC_THROW(kInvalidModel, "node ", node.describe(), ": attribute pads has ", pads.size(), " values, expected ",
-               2 * rank);
+  std::vector<int64_t> pads = window_attrs(node, input, kernel, &g);
   AutoPad auto_pad = parse_auto_pad(node);
   g.pads_begin.assign(rank, 0);
   g.pads_end.assign(rank, 0);
@@ -121,19 +130,8 @@ inline WindowGeometry transpose_window(const ir::Node& node, const std::vector<i
                                        const std::vector<int64_t>& kernel, std::vector<int64_t>* output_padding) {
   const size_t rank = input.size();
   WindowGeometry g;
-  g.input = input;
-  g.kernel = kernel;
-  if (kernel.size() != rank)
-    QUAC_THROW(kInvalidModel, "node ", node.describe(), ": kernel has ", kernel.size(), " spatial dims, input has ",
-               rank);
-  g.strides = spatial_attr(node, "strides", rank, 1);
-  g.dilations = spatial_attr(node, "dilations", rank, 1);
+  std::vector<int64_t> pads = window_attrs(node, input, kernel, &g);
   *output_padding = spatial_attr(node, "output_padding", rank, 0);
-  std::vector<int64_t> pads = node.attr_ints("pads");
-  if (pads.empty()) pads.assign(2 * rank, 0);
-  if (pads.size() != 2 * rank)
-    QUAC_THROW(kInvalidModel, "node ", node.describe(), ": attribute pads has ", pads.size(), " values, expected ",
-               2 * rank);
   std::vector<int64_t> output_shape = node.attr_ints("output_shape");
   // output_shape may list the batch and channel dims too; only the spatial ones matter.
   if (output_shape.size() == rank + 2) output_shape.erase(output_shape.begin(), output_shape.begin() + 2);

@@ -81,6 +81,8 @@ void add_post_op(ir::Node& conv, const std::string& op, float alpha, float beta)
   conv.set_attr(make_floats_attr("post_beta", betas));
 }
 
+bool near(float a, float b) { return std::fabs(a - b) <= 1e-4f * std::max(1.f, std::fabs(b)); }
+
 // Activation as (post-op name, alpha, beta); false for anything else.
 bool activation_of(const ir::Graph& graph, const ir::Node& n, std::string* op, float* alpha, float* beta) {
   if (!n.domain.empty() || n.inputs.empty() || n.outputs.size() != 1) return false;
@@ -168,15 +170,22 @@ class ConvFusion : public Pass {
             again = changed = true;
           }
         } else if (cons.size() == 2) {
-          // Swish: y * Sigmoid(y).
+          // Swish: y * Sigmoid(y); HardSwish as exported before opset 14: y * HardSigmoid(y, 1/6, 1/2).
           size_t a = cons[0], b = cons[1];
-          if (!is_op(graph.nodes[a], "Sigmoid")) std::swap(a, b);
+          auto gate = [](const ir::Node& n) {
+            return is_op(n, "Sigmoid") || (is_op(n, "HardSigmoid") && near(n.attr_float("alpha", 0.2f), 1.f / 6) &&
+                                           near(n.attr_float("beta", 0.5f), 0.5f));
+          };
+          if (!gate(graph.nodes[a])) std::swap(a, b);
           const ir::Node &sig = graph.nodes[a], &mul = graph.nodes[b];
-          if (!is_op(sig, "Sigmoid") || !is_op(mul, "Mul") || mul.inputs.size() != 2) continue;
+          if (!gate(sig) || sig.inputs.size() != 1 || !is_op(mul, "Mul") || mul.inputs.size() != 2) continue;
           const std::string& s = sig.outputs[0];
           bool pattern = (mul.inputs[0] == y && mul.inputs[1] == s) || (mul.inputs[1] == y && mul.inputs[0] == s);
           if (!pattern || uses.num_consumers(s) != 1 || !is_internal(graph, ctx, s)) continue;
-          add_post_op(conv, "Swish", 1.f, 0);
+          if (sig.op_type == "Sigmoid")
+            add_post_op(conv, "Swish", 1.f, 0);
+          else
+            add_post_op(conv, "HardSwish", 0, 0);
           conv.outputs[0] = mul.outputs[0];
           erase_nodes(graph, {a, b});
           again = changed = true;
@@ -186,8 +195,6 @@ class ConvFusion : public Pass {
     return changed;
   }
 };
-
-bool near(float a, float b) { return std::fabs(a - b) <= 1e-4f * std::max(1.f, std::fabs(b)); }
 
 // The other input of a binary node given one of them, or "".
 std::string other_input(const ir::Node& n, const std::string& v) {

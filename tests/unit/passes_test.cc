@@ -93,6 +93,54 @@ TEST(Passes, OptimisedSessionMatchesUnoptimisedReference) {
   }
 }
 
+// HardSwish as exporters write it before opset 14 (x * HardSigmoid(x, 1/6, 1/2)) and Swish (x * Sigmoid(x)) after a
+// Conv become post-ops; a HardSigmoid with other constants is left alone.
+TEST(Passes, GatedActivationsAfterConvAreFused) {
+  std::mt19937 rng(5);
+  testing::ModelBuilder m(13);
+  m.input("x", DataType::kFloat, {1, 3, 9, 9});
+  m.initializer("w1", random_tensor({8, 3, 3, 3}, rng)).initializer("w2", random_tensor({8, 8, 1, 1}, rng));
+  m.initializer("w3", random_tensor({8, 8, 1, 1}, rng));
+  m.node("Conv", {"x", "w1"}, {"c1"});
+  m.node("HardSigmoid", {"c1"}, {"g1"}, {ir::make_float_attr("alpha", 1.f / 6), ir::make_float_attr("beta", 0.5f)});
+  m.node("Mul", {"c1", "g1"}, {"h1"});
+  m.node("Conv", {"h1", "w2"}, {"c2"});
+  m.node("Sigmoid", {"c2"}, {"g2"});
+  m.node("Mul", {"g2", "c2"}, {"h2"});
+  m.node("Conv", {"h2", "w3"}, {"c3"});
+  m.node("HardSigmoid", {"c3"}, {"g3"});  // default alpha 0.2: not HardSwish
+  m.node("Mul", {"c3", "g3"}, {"y"});
+  m.output("y", DataType::kFloat);
+  Model model = m.build();
+  ir::Graph g = model.ir().graph;
+  PassContext ctx{model.ir(), {"y"}, 2, false};
+  run_passes(g, ctx);
+  std::vector<std::vector<std::string>> post_ops;
+  std::map<std::string, int> ops;
+  for (const auto& n : g.nodes) {
+    ops[n.op_type]++;
+    if (n.op_type == "FusedConv") post_ops.push_back(n.attr_strings("post_ops"));
+  }
+  EXPECT_EQ(ops["HardSigmoid"], 1);
+  EXPECT_EQ(ops["Mul"], 1);
+  EXPECT_EQ(ops["Sigmoid"], 0);
+  ASSERT_EQ(post_ops.size(), 3u);
+  EXPECT_EQ(post_ops[0], std::vector<std::string>{"HardSwish"});
+  EXPECT_EQ(post_ops[1], std::vector<std::string>{"Swish"});
+  EXPECT_TRUE(post_ops[2].empty());
+
+  std::vector<Tensor> feeds = {random_tensor({1, 3, 9, 9}, rng, -3.f, 3.f)};
+  SessionOptions ref;
+  ref.reference_kernels_only = true;
+  ref.optimization_level = 0;
+  auto expected = Session(model, ref).run(feeds)[0];
+  for (bool reference : {true, false}) {
+    SessionOptions o;
+    o.reference_kernels_only = reference;
+    EXPECT_LE(rel_l2(Session(model, o).run(feeds)[0], expected), 1e-5) << "reference kernels " << reference;
+  }
+}
+
 TEST(Passes, IdentityBeforeGraphOutputKeepsTheOutputName) {
   testing::ModelBuilder m(13);
   m.input("x", DataType::kFloat, {3});
