@@ -283,6 +283,16 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
     latency.fp32 = measure_latency_ms(fp32, *data, threads);
     latency.int8 = measure_latency_ms(evaluator->variant({}), *data, threads);
     latency.result = measure_latency_ms(result.model, *data, threads);
+    // Users have been burned by models that met the budget and got no faster: say so when it happens.
+    if (latency.result >= latency.fp32) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "the result (%.3f ms) is not faster than FP32 (%.3f ms) on this machine at batch 1; full INT8 "
+                    "takes %.3f ms",
+                    latency.result, latency.fp32, latency.int8);
+      notes.push_back(buf);
+      log(buf);
+    }
   }
   double wall = std::chrono::duration<double>(Clock::now() - start).count();
   result.summary = summary_line(sr);

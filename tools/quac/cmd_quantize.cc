@@ -331,8 +331,10 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
                   "Calibration data, and validation data for accuracy control: npy:DIR, idx:DIR[,...,limit=N], "
                   "random[,n=N]");
   cmd->add_option("-o,--output", args->output, "Output QDQ ONNX file (written atomically)")->required();
-  cmd->add_option("-c,--config", args->config,
-                  "POT-style JSON config: model {model}, engine {data}, compression {target_device, algorithms}");
+  cmd->add_option(
+      "-c,--config", args->config,
+      "POT-style JSON config: model {model}, engine {data_source, metric, batch_size}, compression {target_device, "
+      "algorithms: [{name, params}]} (AccuracyAwareQuantization selects accuracy control)");
   cmd->add_option("--preset", args->preset, "performance (symmetric) or mixed (asymmetric activations)")
       ->check(CLI::IsMember({"performance", "mixed"}))
       ->capture_default_str();
