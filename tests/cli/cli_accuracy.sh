@@ -23,7 +23,7 @@ cat >"$work/aaq.json" <<JSON
    "maximal_drop": 0.01, "ranking_subset_size": 60, "stat_subset_size": 100, "use_fast_bias": false,
    "activations": {"range_estimator": {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}}}}]}}
 JSON
-"$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -o "$work/aaq.onnx" --report "$work/report.json" \
+"$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -t 1 -o "$work/aaq.onnx" --report "$work/report.json" \
   2>"$work/log.txt" || { cat "$work/log.txt"; exit 1; }
 grep -q "iteration 1" "$work/log.txt"  # progress/log lines on stderr
 test -s "$work/aaq.onnx" && test -s "$work/report.html"
@@ -57,7 +57,7 @@ passed=$((passed + 1))
 
 # 2. Flags only, relative budget: the default preset loses less than 1% on this model, so a tight budget (0.3% of
 # the baseline) forces reverts.
-"$QUAC" quantize "$MODEL" --data "$DATA" --calib-data "$CALIB" --metric top1 --max-drop 0.003 --drop-type relative \
+"$QUAC" quantize "$MODEL" --data "$DATA" --calib-data "$CALIB" -t 1 --metric top1 --max-drop 0.003 --drop-type relative \
   --ranking-subset-size 30 --quiet -o "$work/flags.onnx" --report "$work/flags.json"
 $PY - "$work/flags.json" <<'PY'
 import json, sys
@@ -79,7 +79,7 @@ cat >"$work/twobit.json" <<JSON
    "use_fast_bias": false, "weights": {"bits": 2}, "activations": {"bits": 2}}}]}}
 JSON
 set +e
-"$QUAC" quantize -c "$work/twobit.json" --calib-data "$CALIB" --quiet -o "$work/none.onnx" --report "$work/none.json" \
+"$QUAC" quantize -c "$work/twobit.json" --calib-data "$CALIB" -t 1 --quiet -o "$work/none.onnx" --report "$work/none.json" \
   2>"$work/err.txt" >/dev/null
 code=$?
 set -e

@@ -379,7 +379,7 @@ class LabelledByModel : public Dataset {
 
 std::shared_ptr<Engine> labelled_engine(const Model& model, size_t n = 64) {
   return std::make_shared<Engine>(std::make_shared<LabelledByModel>(model, n), create_metric("top1"),
-                                  EngineOptions{.batch_size = 16, .progress = false});
+                                  EngineOptions{.batch_size = 16, .num_threads = 1, .progress = false});
 }
 
 const nlohmann::json kBase = {
