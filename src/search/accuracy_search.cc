@@ -351,11 +351,18 @@ SearchResult Search::run() {
     const EvaluationRecord& rec = evaluate_full(candidate, "revert", false, nullptr);
     EvaluationRecord& mrec = r_.evaluations.back();
     double e = full_results_.back().second;
-    char buf[512];
-    std::snprintf(buf, sizeof buf, "iteration %d: reverted %s -> %s; %zu of %zu groups reverted, %s elapsed",
+    char buf[1024];
+    // A bound users can plan with: each remaining candidate costs at most one more evaluation on the whole set.
+    size_t left = 0;
+    for (size_t x : groups) left += !candidate.count(x) && !excluded.count(x);
+    if (o_.max_iter_num > 0) left = std::min(left, o_.max_iter_num - static_cast<size_t>(r_.iterations));
+    std::snprintf(buf, sizeof buf,
+                  "iteration %d: reverted %s -> %s; %zu of %zu groups reverted, %s elapsed, at most %zu more "
+                  "iterations of ~%s (plus re-rankings)",
                   r_.iterations, ev_.group_label(g).c_str(), describe(rec.metrics, rec.drops).c_str(), candidate.size(),
                   r_.total_groups,
-                  format_duration(std::chrono::duration<double>(Clock::now() - start_).count()).c_str());
+                  format_duration(std::chrono::duration<double>(Clock::now() - start_).count()).c_str(), left,
+                  format_duration(rec.seconds).c_str());
     log(buf);
     if (rec.within_budget) {
       mrec.decision = "within budget";
