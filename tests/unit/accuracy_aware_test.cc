@@ -391,7 +391,11 @@ TEST(AccuracyAwareQuantization, MeetsAZeroBudgetByRevertingAndWritesTheReport) {
   nlohmann::json params = kBase;
   params["maximal_drop"] = 0.0;
   params["ranking_subset_size"] = 16;
-  AccuracyAwareResult r = accuracy_aware_quantization(model, *engine, params, {.measure_latency = false});
+  params["dump_intermediate_model"] = true;
+  auto dir = std::filesystem::temp_directory_path() / "quac_aaq_test";
+  std::filesystem::remove_all(dir);
+  AccuracyAwareResult r = accuracy_aware_quantization(
+      model, *engine, params, {.intermediate_dir = (dir / "steps").string(), .measure_latency = false});
   EXPECT_TRUE(r.budget_met) << r.summary;
   const auto& res = r.report["result"];
   EXPECT_EQ(res["fp32"]["metrics"]["top1"], 1.0);
@@ -403,8 +407,9 @@ TEST(AccuracyAwareQuantization, MeetsAZeroBudgetByRevertingAndWritesTheReport) {
   EvaluationResult check = engine->evaluate(r.model);
   EXPECT_EQ(check.metrics.at("top1"), 1.0);
   EXPECT_EQ(r.model.scope()->active_groups(), 3 - res["groups_reverted"].get<size_t>());
-  auto dir = std::filesystem::temp_directory_path() / "quac_aaq_test";
-  std::filesystem::create_directories(dir);
+  // dump_intermediate_model: the full INT8 model and one file per iteration.
+  EXPECT_TRUE(std::filesystem::exists(dir / "steps" / "iteration_0.onnx"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "steps" / ("iteration_" + res["iterations"].dump() + ".onnx")));
   write_accuracy_report(r.report, (dir / "r.json").string());
   EXPECT_NE(read_file((dir / "r.html").string()).find("<svg"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(read_file((dir / "r.json").string()))["result"]["groups_total"], 3);
