@@ -7,9 +7,9 @@
 # Writes a table between the accuracy-control markers of bench/RESULTS.md (and prints it).
 # Usage: bash bench/accuracy_control.sh [--models "mobilenet vit cnn"] [--quick]
 #   --quick: 2,000 test items instead of 10,000 (a trial run; the figures that count use the full set)
-# Environment: RANGE_ESTIMATOR (JSON of the activations' range_estimator; default the global min/max that full INT8
-# breaks: {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}; set it to {"preset": "default"} once the
-# fixtures are INT8-sensitive with POT's default preset), QUAC (binary), THREADS (default 0 = all cores).
+# Environment: RANGE_ESTIMATOR (JSON of the activations' range_estimator; default POT's {"preset": "default"}; e.g.
+# {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}} for a global min/max), QUAC (binary), THREADS (default
+# 0 = all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUAC=${QUAC:-build/release/tools/quac/quac}
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-RANGE_ESTIMATOR=${RANGE_ESTIMATOR:-'{"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}'}
+RANGE_ESTIMATOR=${RANGE_ESTIMATOR:-'{"preset": "default"}'}
 THREADS=${THREADS:-0}
 FMNIST=/usr/share/datasets/fashion-mnist
 CALIB="idx:$FMNIST,split=train,mean=0.2860,std=0.3530,limit=300"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Accuracy-aware quantization end to end: the MobileNet fixture with a global min/max activation range (which full
-# INT8 breaks by several points) on 1,000 Fashion-MNIST test images, budget 0.01. The budget is then checked by an
+# INT8 breaks) on 300 Fashion-MNIST test images, budget 0.01. The budget is then checked by an
 # independent 'quac evaluate' of the written file; the report (JSON + HTML) is checked; an unreachable budget exits
 # 3 and still writes the best model. Usage: cli_accuracy.sh QUAC_BINARY SOURCE_DIR
 set -euo pipefail
@@ -55,7 +55,7 @@ assert "<svg" in html and "<script" not in html and "src=" not in html and "Late
 PY
 passed=$((passed + 1))
 
-# 2. Flags only, relative budget: the default preset loses less than 1% on this model, so a tight budget (0.3% of
+# 2. Flags only (POT's default preset), relative budget: a tight budget (0.3% of
 # the baseline) forces reverts.
 "$QUAC" quantize "$MODEL" --data "$DATA" --calib-data "$CALIB" -t 1 --metric top1 --max-drop 0.003 --drop-type relative \
   --ranking-subset-size 30 --quiet -o "$work/flags.onnx" --report "$work/flags.json"
