@@ -105,12 +105,12 @@ print(f\"{r['groups_reverted']} of {r['groups_total']}|{r['inferences']}|{r['bud
   done
 done
 
-table=$($PY - "$rows" "$N" <<'PY'
+table=$($PY - "$rows" "$N" "$RANGE_ESTIMATOR" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
 n = int(sys.argv[2])
 out = [f"Test items: {n} (split: {n // 2} + {n // 2}); budget 0.01; calibration 300 train images; "
-       "activations range_estimator as in the script.", "",
+       f"activations range_estimator {sys.argv[3]}.", "",
        "| model | drop type | FP32 | full INT8 (drop) | result, re-measured (drop) | reverted | met | inferences | "
        "wall s | split: drop on search half | split: drop on check half | latency ms FP32 / INT8 / result |",
        "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   clang clang-format libclang-rt-14-dev
   libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler
-  zlib1g-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libstb-dev
+  zlib1g-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libstb-dev libzip-dev
   python3 python3-dev python3-numpy python3-onnx python3-pytest pybind11-dev
   libonnx-testdata dataset-fashion-mnist
 )

@@ -23,7 +23,8 @@ struct EvaluationOptions {
 
 struct EvaluationResult {
   std::map<std::string, double> metrics;                  // avg_value over the evaluated items
-  std::map<std::string, std::vector<double>> per_sample;  // aligned with `indices`
+  std::map<std::string, std::vector<double>> per_sample;  // aligned with `indices`; only metrics that report every item
+  std::map<std::string, MetricAttributes> attributes;     // every metric's direction, type and per_sample flag
   std::vector<size_t> indices;
   std::vector<std::vector<Tensor>> outputs;  // per item, when keep_outputs
   size_t items = 0;

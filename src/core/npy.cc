@@ -52,24 +52,12 @@ struct Mapping {
 
 }  // namespace
 
-Tensor read_npy(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) QUAC_THROW(kIoError, path, ": cannot open (", std::strerror(errno), ")");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    QUAC_THROW(kIoError, path, ": not a regular file");
-  }
-  size_t size = static_cast<size_t>(st.st_size);
-  if (size < 10) {
-    ::close(fd);
-    QUAC_THROW(kInvalidArgument, path, ": not a .npy file (too short)");
-  }
-  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (addr == MAP_FAILED) QUAC_THROW(kIoError, path, ": cannot map (", std::strerror(errno), ")");
-  std::shared_ptr<Mapping> mapping(new Mapping{addr, size});
-  const auto* bytes = static_cast<const unsigned char*>(addr);
+namespace {
+
+// Parses a whole .npy image of `size` bytes at `bytes`. With `owner` set, aligned data is shared with it (no copy);
+// otherwise the data is always copied.
+Tensor parse_npy(const unsigned char* bytes, size_t size, const std::shared_ptr<void>& owner, const std::string& path) {
+  if (size < 10) QUAC_THROW(kInvalidArgument, path, ": not a .npy file (too short)");
   if (std::memcmp(bytes, "\x93NUMPY", 6) != 0) QUAC_THROW(kInvalidArgument, path, ": not a .npy file (bad magic)");
   int major = bytes[6];
   size_t header_len, header_start;
@@ -83,7 +71,7 @@ Tensor read_npy(const std::string& path) {
   } else {
     QUAC_THROW(kInvalidArgument, path, ": unsupported .npy version ", major);
   }
-  if (header_start + header_len > size) QUAC_THROW(kInvalidArgument, path, ": truncated .npy header");
+  if (header_len > size - header_start) QUAC_THROW(kInvalidArgument, path, ": truncated .npy header");
   std::string header(reinterpret_cast<const char*>(bytes + header_start), header_len);
   std::smatch m;
   static const std::regex descr_re(R"('descr'\s*:\s*'([^']*)')");
@@ -103,20 +91,51 @@ Tensor read_npy(const std::string& path) {
     shape.push_back(std::stoll(s));
   }
   size_t data_start = header_start + header_len;
-  int64_t n = shape_numel(shape);
-  size_t want = static_cast<size_t>(n) * dtype_size(type);
-  if (size - data_start < want)
+  size_t n = 0;
+  try {
+    n = static_cast<size_t>(shape_numel(shape));
+  } catch (const Error&) {
+    QUAC_THROW(kInvalidArgument, path, ": .npy shape ", shape_str(shape), " is too large");
+  }
+  if (n > (size - data_start) / dtype_size(type))
     QUAC_THROW(kInvalidArgument, path, ": .npy data is truncated (", size - data_start, " bytes for shape ",
                shape_str(shape), " of ", dtype_name(type), ")");
-  void* data = const_cast<unsigned char*>(bytes + data_start);
-  // Mapped pages are private and copy-on-write, so a kernel never writes through to the file.
-  if (reinterpret_cast<uintptr_t>(data) % 64 != 0) {
+  size_t want = n * dtype_size(type);
+  const void* data = bytes + data_start;
+  if (!owner || reinterpret_cast<uintptr_t>(data) % 64 != 0) {
     // Unaligned data (header not padded to 64) is copied once so kernels can rely on alignment.
     Tensor t(type, shape);
     if (want) std::memcpy(t.raw_data(), data, want);
     return t;
   }
-  return Tensor::wrap(type, shape, data, mapping);
+  // Mapped pages are private and copy-on-write, so a kernel never writes through to the file.
+  return Tensor::wrap(type, shape, const_cast<void*>(data), owner);
+}
+
+}  // namespace
+
+Tensor read_npy(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) QUAC_THROW(kIoError, path, ": cannot open (", std::strerror(errno), ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    QUAC_THROW(kIoError, path, ": not a regular file");
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  if (size < 10) {
+    ::close(fd);
+    QUAC_THROW(kInvalidArgument, path, ": not a .npy file (too short)");
+  }
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (addr == MAP_FAILED) QUAC_THROW(kIoError, path, ": cannot map (", std::strerror(errno), ")");
+  std::shared_ptr<Mapping> mapping(new Mapping{addr, size});
+  return parse_npy(static_cast<const unsigned char*>(addr), size, mapping, path);
+}
+
+Tensor decode_npy(const std::string& bytes, const std::string& label) {
+  return parse_npy(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), nullptr, label);
 }
 
 std::string encode_npy(const Tensor& tensor) {

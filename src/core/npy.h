@@ -11,6 +11,8 @@ namespace quac {
 // Throws kIoError / kInvalidArgument naming the path on a missing file, a bad header, Fortran order, big-endian data
 // or an unsupported dtype.
 Tensor read_npy(const std::string& path);
+// The same from a .npy image in memory (an .npz member); the data is copied. `label` names it in errors.
+Tensor decode_npy(const std::string& bytes, const std::string& label);
 std::string encode_npy(const Tensor& tensor);
 void write_npy(const std::string& path, const Tensor& tensor);  // atomic
 

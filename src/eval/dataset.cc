@@ -10,6 +10,7 @@
 #include "core/file_util.h"
 #include "core/npy.h"
 #include "core/random.h"
+#include "eval/dataset_internal.h"
 
 namespace quac {
 namespace fs = std::filesystem;
@@ -23,48 +24,6 @@ Tensor row(const Tensor& stacked, size_t index) {
   size_t bytes = static_cast<size_t>(n) * dtype_size(stacked.dtype());
   auto* base = static_cast<char*>(const_cast<void*>(stacked.raw_data()));
   return Tensor::wrap(stacked.dtype(), shape, base + bytes * index, stacked.storage());
-}
-
-std::map<std::string, std::string> parse_options(const std::string& spec, std::string& kind, std::string& path) {
-  std::vector<std::string> parts;
-  std::stringstream ss(spec);
-  std::string part;
-  while (std::getline(ss, part, ',')) parts.push_back(part);
-  if (parts.empty()) QUAC_THROW(kInvalidArgument, "empty dataset spec");
-  auto colon = parts[0].find(':');
-  kind = parts[0].substr(0, colon);
-  path = colon == std::string::npos ? "" : parts[0].substr(colon + 1);
-  std::map<std::string, std::string> options;
-  for (size_t i = 1; i < parts.size(); ++i) {
-    auto eq = parts[i].find('=');
-    if (eq == std::string::npos || eq == 0)
-      QUAC_THROW(kInvalidArgument, "dataset spec '", spec, "': option '", parts[i], "' is not key=value");
-    options[parts[i].substr(0, eq)] = parts[i].substr(eq + 1);
-  }
-  return options;
-}
-
-double option_double(const std::map<std::string, std::string>& o, const std::string& key, double def,
-                     const std::string& spec) {
-  auto it = o.find(key);
-  if (it == o.end()) return def;
-  try {
-    size_t used = 0;
-    double v = std::stod(it->second, &used);
-    if (used != it->second.size()) throw std::invalid_argument("trailing");
-    return v;
-  } catch (const std::exception&) {
-    QUAC_THROW(kInvalidArgument, "dataset spec '", spec, "': ", key, "=", it->second, " is not a number");
-  }
-}
-
-void check_known(const std::map<std::string, std::string>& o, std::initializer_list<const char*> known,
-                 const std::string& spec) {
-  for (const auto& [k, v] : o) {
-    bool ok = false;
-    for (const char* name : known) ok = ok || k == name;
-    if (!ok) QUAC_THROW(kInvalidArgument, "dataset spec '", spec, "': unknown option '", k, "'");
-  }
 }
 
 class NpyDataset : public Dataset {
@@ -262,37 +221,97 @@ class SubsetDataset : public Dataset {
 
 }  // namespace
 
-std::shared_ptr<Dataset> open_dataset(const std::string& spec, const Model& model) {
-  std::string kind, path;
-  auto options = parse_options(spec, kind, path);
+std::shared_ptr<Dataset> open_dataset(const std::string& spec_text, const Model& model) {
+  detail::DatasetSpec spec = detail::parse_dataset_spec(spec_text);
+  const std::string& kind = spec.kind;
+  const std::string& path = spec.path;
+  const std::string& spec_str = spec.text;
   if (kind == "npy") {
-    check_known(options, {}, spec);
-    QUAC_CHECK(!path.empty(), kInvalidArgument, "dataset spec '", spec, "': npy needs a folder (npy:DIR)");
+    spec.check_known({});
+    QUAC_CHECK(!path.empty(), kInvalidArgument, "dataset spec '", spec_str, "': npy needs a folder (npy:DIR)");
     QUAC_CHECK(fs::is_directory(path), kDatasetError, "npy:", path, ": not a folder");
     return std::make_shared<NpyDataset>(path, model);
   }
+  if (kind == "npz") return detail::open_npz_folder(spec, model);
+  if (kind == "images") return detail::open_image_folder(spec, model);
   if (kind == "idx") {
-    check_known(options, {"split", "mean", "std", "limit"}, spec);
-    QUAC_CHECK(!path.empty(), kInvalidArgument, "dataset spec '", spec, "': idx needs a folder (idx:DIR)");
+    spec.check_known({"split", "mean", "std", "limit"});
+    QUAC_CHECK(!path.empty(), kInvalidArgument, "dataset spec '", spec_str, "': idx needs a folder (idx:DIR)");
     QUAC_CHECK(fs::is_directory(path), kDatasetError, "idx:", path, ": not a folder");
-    std::string split = options.count("split") ? options["split"] : "test";
-    QUAC_CHECK(split == "test" || split == "train", kInvalidArgument, "dataset spec '", spec,
+    std::string split = spec.get("split", "test");
+    QUAC_CHECK(split == "test" || split == "train", kInvalidArgument, "dataset spec '", spec_str,
                "': split must be test or train");
-    double limit = option_double(options, "limit", 0, spec);
-    QUAC_CHECK(limit >= 0, kInvalidArgument, "dataset spec '", spec, "': limit must not be negative");
-    return std::make_shared<IdxDataset>(path, split, static_cast<float>(option_double(options, "mean", 0, spec)),
-                                        static_cast<float>(option_double(options, "std", 1, spec)),
-                                        static_cast<size_t>(limit), model);
+    double limit = spec.number("limit", 0);
+    QUAC_CHECK(limit >= 0, kInvalidArgument, "dataset spec '", spec_str, "': limit must not be negative");
+    return std::make_shared<IdxDataset>(path, split, static_cast<float>(spec.number("mean", 0)),
+                                        static_cast<float>(spec.number("std", 1)), static_cast<size_t>(limit), model);
   }
   if (kind == "random") {
-    check_known(options, {"n", "seed"}, spec);
-    double n = option_double(options, "n", 100, spec);
-    QUAC_CHECK(n >= 1 && n <= 1e9, kInvalidArgument, "dataset spec '", spec, "': n must be positive");
-    return std::make_shared<RandomDataset>(static_cast<size_t>(n),
-                                           static_cast<uint64_t>(option_double(options, "seed", 0, spec)), model);
+    spec.check_known({"n", "seed"});
+    double n = spec.number("n", 100);
+    QUAC_CHECK(n >= 1 && n <= 1e9, kInvalidArgument, "dataset spec '", spec_str, "': n must be positive");
+    return std::make_shared<RandomDataset>(static_cast<size_t>(n), static_cast<uint64_t>(spec.number("seed", 0)),
+                                           model);
   }
-  QUAC_THROW(kInvalidArgument, "dataset spec '", spec, "': unknown kind '", kind,
-             "' (expected npy:DIR, idx:DIR or random)");
+  QUAC_THROW(kInvalidArgument, "dataset spec '", spec_str, "': unknown kind '", kind,
+             "' (expected npy:DIR, npz:DIR, images:DIR, idx:DIR or random)");
+}
+
+std::shared_ptr<Dataset> open_npz_folder(const std::string& dir, const Model& model, const NpzFolderOptions& options) {
+  detail::DatasetSpec spec;
+  spec.kind = "npz";
+  spec.path = dir;
+  spec.text = "npz:" + dir;
+  if (!options.labels.empty()) spec.options["labels"] = options.labels;
+  return detail::open_npz_folder(spec, model);
+}
+
+std::shared_ptr<Dataset> open_image_folder(const std::string& dir, const Model& model,
+                                           const ImageFolderOptions& options) {
+  detail::DatasetSpec spec;
+  spec.kind = "images";
+  spec.path = dir;
+  spec.text = "images:" + dir;
+  auto list = [](const std::vector<double>& values) {
+    std::ostringstream os;
+    os.precision(17);
+    for (size_t i = 0; i < values.size(); ++i) os << (i ? "," : "") << values[i];
+    return os.str();
+  };
+  if (!options.labels.empty()) spec.options["labels"] = options.labels;
+  if (options.height > 0 || options.width > 0)
+    spec.options["size"] = std::to_string(options.height) + "x" + std::to_string(options.width);
+  if (options.shorter > 0) spec.options["shorter"] = std::to_string(options.shorter);
+  if (options.crop_height > 0 || options.crop_width > 0)
+    spec.options["crop"] = std::to_string(options.crop_height) + "x" + std::to_string(options.crop_width);
+  if (!options.layout.empty()) spec.options["layout"] = options.layout;
+  if (!options.channels.empty()) spec.options["channels"] = options.channels;
+  if (options.scale != 255.0) spec.options["scale"] = list({options.scale});
+  if (!options.mean.empty()) spec.options["mean"] = list(options.mean);
+  if (!options.stddev.empty()) spec.options["std"] = list(options.stddev);
+  return detail::open_image_folder(spec, model);
+}
+
+const char* dataset_spec_help() {
+  return R"(Dataset specs (--data), options after commas; full description in docs/datasets.md:
+  npy:DIR          DIR/x.npy holds N samples stacked on axis 0, DIR/y.npy their annotations (optional);
+                   several inputs: DIR/x_INPUT.npy each
+  npz:DIR[,labels=FILE]
+                   one sample per .npy file, or per array of an .npz file (named FILE.npz:ARRAY); models with
+                   several inputs: one .npz per sample with an array per input name. Subfolders are read too.
+  images:DIR[,labels=FILE][,size=HxW|shorter=S][,crop=HxW][,layout=nchw|nhwc][,channels=gray|rgb][,scale=S]
+            [,mean=M[,M2,M3]][,std=S[,S2,S3]]
+                   PNG/JPEG/BMP/PGM/PPM images, resized to HxW (or the shorter side to S, aspect kept), then
+                   centre-cropped to crop=HxW; value = (pixel / scale - mean) / std, scale = 255 by default;
+                   layout, channels and size default to what the model's input declares
+  idx:DIR[,split=test|train][,mean=M][,std=S][,limit=N]
+                   MNIST-family IDX files (optionally .gz); (pixel / 255 - M) / S
+  random[,n=N][,seed=S]
+                   random inputs shaped like the model's (no annotations)
+Labels file (labels=FILE): one sample per line, "NAME VALUE..." or "NAME,VALUE,...", NAME the path relative to DIR;
+  VALUE a class id, several numbers (a vector), or a .npy file holding the annotation array; '#' starts a comment.
+  FILE.json: {"NAME": 3, "NAME2": [[0, 10, 10, 50, 50]], "NAME3": "masks/a.npy", "NAME4": {"annotation": 1,
+  "metadata": {...}}}. Every sample needs a label, and every label a sample.)";
 }
 
 std::shared_ptr<Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices) {

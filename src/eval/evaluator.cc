@@ -74,6 +74,7 @@ EvaluationResult evaluate(Session& session, const Dataset& dataset, Metric& metr
   }
   progress.finish();
   result.metrics = metric.avg_value();
+  result.attributes = metric.attributes();
   // Metrics with no per-sample meaning report fewer values: drop partial lists so callers can tell.
   for (auto it = result.per_sample.begin(); it != result.per_sample.end();) {
     if (it->second.size() != result.indices.size())

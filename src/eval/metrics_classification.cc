@@ -26,6 +26,9 @@ namespace {
 
 class F1Metric : public Metric {
  public:
+  // `names`: which of f1, precision, recall to report.
+  explicit F1Metric(std::vector<std::string> names) : names_(std::move(names)) {}
+
   void update(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override {
     QUAC_CHECK(!outputs.empty(), kMetricError, "f1: the model produced no outputs");
     const Tensor& logits = outputs[0];
@@ -62,7 +65,9 @@ class F1Metric : public Metric {
   }
 
   std::map<std::string, std::vector<double>> value() const override {
-    return {{"f1", {}}, {"precision", {}}, {"recall", {}}};
+    std::map<std::string, std::vector<double>> out;
+    for (const auto& n : names_) out[n] = {};
+    return out;
   }
 
   std::map<std::string, double> avg_value() const override {
@@ -89,7 +94,9 @@ class F1Metric : public Metric {
       recall /= static_cast<double>(averaged);
       f1 /= static_cast<double>(averaged);
     }
-    return {{"f1", f1}, {"precision", precision}, {"recall", recall}};
+    std::map<std::string, double> all = {{"f1", f1}, {"precision", precision}, {"recall", recall}}, out;
+    for (const auto& n : names_) out[n] = all[n];
+    return out;
   }
 
   void reset() override {
@@ -98,20 +105,23 @@ class F1Metric : public Metric {
   }
 
   std::map<std::string, MetricAttributes> attributes() const override {
-    return {
-        {"f1", {"higher-better", "f1"}}, {"precision", {"higher-better", "f1"}}, {"recall", {"higher-better", "f1"}}};
+    std::map<std::string, MetricAttributes> out;
+    for (const auto& n : names_) out[n] = {"higher-better", n, false};
+    return out;
   }
 
  private:
+  std::vector<std::string> names_;
   int64_t classes_ = 0;
   std::vector<int64_t> confusion_;
 };
 
 }  // namespace
 
-// "f1" (also reports "precision" and "recall"); nullptr for other names.
+// "f1" (also reports "precision" and "recall"), "precision" or "recall" alone; nullptr for other names.
 std::unique_ptr<Metric> create_classification_metric(const std::string& name) {
-  if (name == "f1") return std::make_unique<F1Metric>();
+  if (name == "f1") return std::make_unique<F1Metric>(std::vector<std::string>{"f1", "precision", "recall"});
+  if (name == "precision" || name == "recall") return std::make_unique<F1Metric>(std::vector<std::string>{name});
   return nullptr;
 }
 

@@ -297,7 +297,8 @@ class DetectionMetric : public Metric {
     images_.clear();
   }
   std::map<std::string, MetricAttributes> attributes() const override {
-    return {{name_, {"higher-better", style_ == Style::kVoc ? "map" : "coco_precision"}}};
+    // No per-sample meaning: value() is each image's own mAP, a proxy, not its share of the dataset-level mAP.
+    return {{name_, {"higher-better", style_ == Style::kVoc ? "map" : "coco_precision", false}}};
   }
 
  private:

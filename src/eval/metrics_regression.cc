@@ -15,17 +15,20 @@ namespace quac {
 namespace detail {
 namespace {
 
-class RegressionMetric : public Metric {
+class RegressionMetric : public PerSampleMetric {
  public:
-  explicit RegressionMetric(std::string name) : name_(std::move(name)), squared_(name_ == "mse") {}
+  explicit RegressionMetric(const std::string& name)
+      : PerSampleMetric(name, {"higher-worse", name}), squared_(name == "mse") {}
 
-  void update(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override {
-    QUAC_CHECK(!outputs.empty(), kMetricError, name_, ": the model produced no outputs");
+ protected:
+  std::vector<double> compute(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override {
+    const std::string& label = name();
+    QUAC_CHECK(!outputs.empty(), kMetricError, label, ": the model produced no outputs");
     const Tensor& out = outputs[0];
-    QUAC_CHECK(dtype_is_float(out.dtype()) && out.rank() >= 1, kMetricError, name_,
+    QUAC_CHECK(dtype_is_float(out.dtype()) && out.rank() >= 1, kMetricError, label,
                ": output 0 must be float values [N, ...], got ", dtype_name(out.dtype()), shape_str(out.shape()));
     int64_t n = out.dim(0);
-    QUAC_CHECK(static_cast<size_t>(n) == annotations.size(), kMetricError, name_, ": ", n, " outputs for ",
+    QUAC_CHECK(static_cast<size_t>(n) == annotations.size(), kMetricError, label, ": ", n, " outputs for ",
                annotations.size(), " annotations");
     Shape item_shape(out.shape().begin() + 1, out.shape().end());
     Shape with_batch = item_shape;
@@ -35,10 +38,10 @@ class RegressionMetric : public Metric {
     std::vector<double> values(static_cast<size_t>(n), 0.0);
     for (int64_t i = 0; i < n; ++i) {
       const Tensor& a = annotations[static_cast<size_t>(i)];
-      QUAC_CHECK(a.defined(), kMetricError, name_, ": item ", i, " of the batch has no annotation");
+      QUAC_CHECK(a.defined(), kMetricError, label, ": item ", i, " of the batch has no annotation");
       QUAC_CHECK((dtype_is_float(a.dtype()) || dtype_is_integer(a.dtype())) &&
                      (a.shape() == item_shape || a.shape() == with_batch),
-                 kMetricError, name_, ": annotation of item ", i, " must be numeric of shape ", shape_str(item_shape),
+                 kMetricError, label, ": annotation of item ", i, " must be numeric of shape ", shape_str(item_shape),
                  " (one item of output 0), got ", dtype_name(a.dtype()), shape_str(a.shape()));
       std::vector<float> reference = a.to_float_vector();
       double sum = 0;
@@ -48,32 +51,15 @@ class RegressionMetric : public Metric {
         sum += squared_ ? d * d : std::fabs(d);
       }
       double v = per_item ? sum / static_cast<double>(per_item) : 0.0;
-      QUAC_CHECK(std::isfinite(v), kMetricError, name_, ": item ", i,
+      QUAC_CHECK(std::isfinite(v), kMetricError, label, ": item ", i,
                  " gives a non-finite error (NaN or infinity in the annotation)");
       values[static_cast<size_t>(i)] = v;
     }
-    // Accumulated only once every item of the batch is valid.
-    for (double v : values) sum_ += v;
-    count_ += values.size();
-    last_ = std::move(values);
+    return values;
   }
-  std::map<std::string, std::vector<double>> value() const override { return {{name_, last_}}; }
-  std::map<std::string, double> avg_value() const override {
-    return {{name_, count_ ? sum_ / static_cast<double>(count_) : 0.0}};
-  }
-  void reset() override {
-    last_.clear();
-    sum_ = 0;
-    count_ = 0;
-  }
-  std::map<std::string, MetricAttributes> attributes() const override { return {{name_, {"higher-worse", name_}}}; }
 
  private:
-  std::string name_;
   bool squared_;
-  std::vector<double> last_;
-  double sum_ = 0;
-  size_t count_ = 0;
 };
 
 }  // namespace

@@ -146,7 +146,11 @@ class SegmentationMetric : public Metric {
     last_accuracy_.clear();
     total_ = {};
   }
-  std::map<std::string, MetricAttributes> attributes() const override { return {{name_, {"higher-better", name_}}}; }
+  // mean_iou over the set sums intersections and unions over items, so it has no per-sample meaning (value() is each
+  // item's own IoU, a proxy); pixel_accuracy is the mean of the per-item values when items count equally many pixels.
+  std::map<std::string, MetricAttributes> attributes() const override {
+    return {{name_, {"higher-better", name_, name_ != "mean_iou"}}};
+  }
 
  private:
   std::string name_;

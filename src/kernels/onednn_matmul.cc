@@ -30,8 +30,11 @@ dnnl::memory::desc matrix_desc(const dnnl::memory::dims& d, bool transpose) {
 
 class MatMulKernel : public Kernel {
  public:
+  // gemm: ONNX Gemm; otherwise MatMul, or quac.MatMulAdd (MatMul + a bias of N values along the last axis).
   MatMulKernel(const KernelInfo& info, bool gemm) : node_(info.node), gemm_(gemm) {
+    bias_ = node_.domain == "quac" && node_.op_type == "MatMulAdd";
     if (info.constant_inputs.size() > 1 && info.constant_inputs[1]) const_b_ = *info.constant_inputs[1];
+    if (bias_ && info.constant_inputs.size() > 2 && info.constant_inputs[2]) const_c_ = *info.constant_inputs[2];
     if (gemm) {
       trans_a_ = node_.attr_int("transA", 0) != 0;
       trans_b_ = node_.attr_int("transB", 0) != 0;
@@ -49,7 +52,8 @@ class MatMulKernel : public Kernel {
     std::lock_guard<std::mutex> lock(mutex_);
     const Tensor& a = ctx.in(0);
     const Tensor& b = ctx.in(1);
-    const Tensor* c = gemm_ ? ctx.input(2) : nullptr;
+    const Tensor* c = gemm_ || bias_ ? ctx.input(2) : nullptr;
+    if (bias_ && !c) ctx.fail("MatMulAdd needs its bias input");
     if (a.dtype() != DataType::kFloat || b.dtype() != DataType::kFloat || (c && c->dtype() != DataType::kFloat))
       ctx.fail("the oneDNN matmul needs float32");
     Shape cs = c ? c->shape() : Shape{};
@@ -131,7 +135,16 @@ class MatMulKernel : public Kernel {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (alpha_ != 1.f) attr.set_output_scales(0, {alpha_});
-    if (c) {
+    if (c && bias_) {
+      if (c->numel() != od.back())
+        ctx.fail("bias has " + std::to_string(c->numel()) + " values, expected " + std::to_string(od.back()));
+      dnnl::memory::dims cd(od.size(), 1);
+      cd.back() = od.back();
+      st->c_md = dnnl::memory::desc(cd, dt::f32, plain_tag(cd.size()));
+      dnnl::post_ops pops;
+      pops.append_binary(dnnl::algorithm::binary_add, st->c_md);
+      attr.set_post_ops(pops);
+    } else if (c) {
       if (!const_c_.defined() && beta_ != 1.f) ctx.fail("non-constant C with beta != 1");
       Shape cs = c->shape();
       if (cs.size() > 2) ctx.fail("Gemm C must have rank <= 2");
@@ -176,7 +189,7 @@ class MatMulKernel : public Kernel {
   }
 
   const ir::Node& node_;
-  bool gemm_;
+  bool gemm_, bias_ = false;
   bool trans_a_ = false, trans_b_ = false;
   float alpha_ = 1.f, beta_ = 1.f;
   Tensor const_b_, const_c_;
@@ -205,6 +218,12 @@ std::unique_ptr<Kernel> make_matmul(const KernelInfo& info, std::string* why) {
 
 QUAC_REGISTER_KERNEL({.domain = "", .op_type = "Gemm", .impl = "onednn", .priority = 10, .factory = make_matmul});
 QUAC_REGISTER_KERNEL({.domain = "", .op_type = "MatMul", .impl = "onednn", .priority = 10, .factory = make_matmul});
+QUAC_REGISTER_KERNEL({.domain = "quac",
+                      .op_type = "MatMulAdd",
+                      .impl = "onednn",
+                      .priority = 10,
+                      .min_opset = 0,
+                      .factory = make_matmul});
 
 }  // namespace
 }  // namespace quac::kernels

@@ -9,6 +9,7 @@
 
 #include "kernels/blocked_layout.h"
 #include "ops/kernel.h"
+#include "ops/quant_util.h"
 #include "passes/shape_infer.h"
 
 namespace quac::ops {
@@ -84,21 +85,20 @@ Window make_window(const KernelContext& ctx, const Shape& x, const Shape& kernel
   return w;
 }
 
-void fused_conv_ref(KernelContext& ctx) {
+}  // namespace
+
+Tensor conv_forward_ref(const KernelContext& ctx, const Tensor& x, const Tensor& w, const Tensor* b) {
   const ir::Node& node = ctx.node();
-  const Tensor& w = ctx.in(1);
   if (w.dtype() != DataType::kFloat || w.rank() < 3) ctx.fail("weights must be float with rank >= 3");
   int64_t group = node.attr_int("group", 1), m = w.dim(0);
   if (group <= 0 || m % group) ctx.fail("invalid group");
   int64_t cg = w.dim(1), c = cg * group, mg = m / group;
-  Tensor x = plain_input(ctx, 0, c);
   if (x.dtype() != DataType::kFloat || x.rank() != w.rank() || x.dim(1) != c)
     ctx.fail("input " + shape_str(x.shape()) + " does not match weights " + shape_str(w.shape()));
   Shape kernel(w.shape().begin() + 2, w.shape().end());
   auto ks = node.attr_ints("kernel_shape", {});
   if (!ks.empty() && ks != kernel) ctx.fail("kernel_shape does not match the weights");
   Window win = make_window(ctx, x.shape(), kernel);
-  const Tensor* b = ctx.input(2);
   if (b && (b->dtype() != DataType::kFloat || b->numel() != m)) ctx.fail("bias must be float with M elements");
   int64_t batch = x.dim(0);
   Shape out_shape = {batch, m};
@@ -137,6 +137,19 @@ void fused_conv_ref(KernelContext& ctx) {
             yo[(o0 * win.out[1] + o1) * win.out[2] + o2] = static_cast<float>(acc);
           }
     }
+  return y;
+}
+
+namespace {
+
+void fused_conv_ref(KernelContext& ctx) {
+  const ir::Node& node = ctx.node();
+  const Tensor& w = ctx.in(1);
+  if (w.dtype() != DataType::kFloat || w.rank() < 3) ctx.fail("weights must be float with rank >= 3");
+  int64_t m = w.dim(0), c = w.dim(1) * node.attr_int("group", 1);
+  Tensor x = plain_input(ctx, 0, c);
+  Tensor y = conv_forward_ref(ctx, x, w, ctx.input(2));
+  float* yd = y.data<float>();
   auto ops = node.attr_strings("post_ops");
   auto alphas = node.attr_floats("post_alpha"), betas = node.attr_floats("post_beta");
   if (alphas.size() != ops.size() || betas.size() != ops.size()) ctx.fail("post-op attributes disagree in length");
@@ -155,10 +168,10 @@ void fused_conv_ref(KernelContext& ctx) {
   write_output(ctx, y);
 }
 
-void pool_ref(KernelContext& ctx) {
+}  // namespace
+
+Tensor pool_forward_ref(const KernelContext& ctx, const Tensor& x, const std::string& mode) {
   const ir::Node& node = ctx.node();
-  std::string mode = node.attr_string("mode", "");
-  Tensor x = plain_input(ctx, 0, node.attr_int("channels", 0));
   if (x.dtype() != DataType::kFloat || x.rank() < 3) ctx.fail("quac.Pool needs a float input of rank >= 3");
   bool global = mode == "GlobalAveragePool" || mode == "GlobalMaxPool";
   bool is_max = mode == "MaxPool" || mode == "GlobalMaxPool";
@@ -207,7 +220,14 @@ void pool_ref(KernelContext& ctx) {
               static_cast<float>(is_max ? acc : (div ? acc / static_cast<double>(div) : 0.0));
         }
   }
-  write_output(ctx, y);
+  return y;
+}
+
+namespace {
+
+void pool_ref(KernelContext& ctx) {
+  Tensor x = plain_input(ctx, 0, ctx.node().attr_int("channels", 0));
+  write_output(ctx, pool_forward_ref(ctx, x, ctx.node().attr_string("mode", "")));
 }
 
 void gelu_ref(KernelContext& ctx) {
@@ -247,6 +267,25 @@ void layer_norm_ref(KernelContext& ctx) {
   }
 }
 
+// quac.MatMulAdd(A, B, bias): MatMul (numpy semantics) plus a bias broadcast along the last axis (N values), the
+// Linear layer as exporters write it (MatMul + Add).
+void matmul_add_ref(KernelContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  const Tensor& bias = ctx.in(2);
+  if (a.dtype() != DataType::kFloat || b.dtype() != DataType::kFloat || bias.dtype() != DataType::kFloat)
+    ctx.fail("inputs must be float32");
+  MatMulShapes s = matmul_shapes(ctx, a.shape(), b.shape());
+  if (bias.numel() != s.N)
+    ctx.fail("bias has " + std::to_string(bias.numel()) + " values, expected " + std::to_string(s.N));
+  Tensor& y = ctx.allocate_output(0, DataType::kFloat, s.out);
+  batched_matmul<float>(a.data<float>(), s.a_batch, b.data<float>(), s.b_batch, s.out_batch, s.M, s.K, s.N,
+                        y.data<float>(), ctx.num_threads());
+  float* yp = y.data<float>();
+  const float* c = bias.data<float>();
+  for (int64_t i = 0; i < y.numel(); ++i) yp[i] += c[i % s.N];
+}
+
 // quac-domain ops exist at every opset (the model usually does not import the "quac" domain: opset 0).
 #define QUAC_REGISTER_QUAC_REFERENCE(op, fn)                                                        \
   QUAC_REGISTER_KERNEL({.domain = "quac",                                                           \
@@ -261,6 +300,7 @@ void layer_norm_ref(KernelContext& ctx) {
 QUAC_REGISTER_QUAC_REFERENCE("FusedConv", fused_conv_ref);
 QUAC_REGISTER_QUAC_REFERENCE("Pool", pool_ref);
 QUAC_REGISTER_QUAC_REFERENCE("Gelu", gelu_ref);
+QUAC_REGISTER_QUAC_REFERENCE("MatMulAdd", matmul_add_ref);
 QUAC_REGISTER_QUAC_REFERENCE("LayerNormalization", layer_norm_ref);
 
 }  // namespace

@@ -15,5 +15,11 @@ bool is_blocked_input(const ir::Node& node, size_t index);
 Tensor plain_input(const KernelContext& ctx, size_t index, int64_t channels);
 // Sets output 0 from a plain tensor, converting to the blocked layout when the node's blocked_output says so.
 void write_output(KernelContext& ctx, const Tensor& plain);
+// Plain float convolution of x (NC...) with w (M, C/group, k...) plus bias, reading the window attributes of the
+// context's node (the part of quac.FusedConv before post-ops; also the core of quac.QConv's reference).
+Tensor conv_forward_ref(const KernelContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias);
+// Plain float pool of x (NC...) by mode MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool, reading the
+// window attributes of the context's node.
+Tensor pool_forward_ref(const KernelContext& ctx, const Tensor& x, const std::string& mode);
 
 }  // namespace quac::ops

@@ -278,6 +278,41 @@ class GeluFusion : public Pass {
   }
 };
 
+// MatMul(A, constant B) + constant bias of shape [N] -> quac.MatMulAdd, run as one
+// oneDNN matmul with a binary post-op: the Linear layer as exporters write it.
+class MatMulAddFusion : public Pass {
+ public:
+  const char* name() const override { return "MatMulAddFusion"; }
+  bool apply(ir::Graph& graph, PassContext& ctx) override {
+    UseInfo uses(graph);
+    std::set<size_t> dead;
+    bool changed = false;
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      ir::Node& mm = graph.nodes[i];
+      if (!is_op(mm, "MatMul") || mm.inputs.size() != 2 || mm.outputs.size() != 1) continue;
+      const Tensor* b = float_initializer(graph, mm.inputs[1]);
+      if (!b || b->rank() != 2) continue;
+      const std::string& y = mm.outputs[0];
+      int c = uses.single_consumer(y);
+      if (c < 0 || !is_internal(graph, ctx, y) || read_by_subgraph(graph, y) || dead.count(static_cast<size_t>(c)))
+        continue;
+      const ir::Node& add = graph.nodes[static_cast<size_t>(c)];
+      if (!is_op(add, "Add") || add.outputs.size() != 1) continue;
+      const std::string bias = other_input(add, y);
+      const Tensor* t = bias.empty() ? nullptr : float_initializer(graph, bias);
+      if (!t || t->rank() != 1 || t->numel() != b->dim(1)) continue;  // rank 1: the Add never widens the output
+      mm.domain = "quac";
+      mm.op_type = "MatMulAdd";
+      mm.inputs.push_back(bias);
+      mm.outputs[0] = add.outputs[0];
+      dead.insert(static_cast<size_t>(c));
+      changed = true;
+    }
+    erase_nodes(graph, dead);
+    return changed;
+  }
+};
+
 bool last_axis_reduce(const ir::Graph& graph, const ir::Node& n) {
   if (!is_op(n, "ReduceMean") || n.attr_int("keepdims", 1) != 1) return false;
   std::vector<int64_t> axes = n.attr_ints("axes", {});
@@ -362,6 +397,7 @@ class LayerNormFusion : public Pass {
 QUAC_REGISTER_PASS(BatchNormFolding, 100, 2);
 QUAC_REGISTER_PASS(GeluFusion, 110, 2);
 QUAC_REGISTER_PASS(LayerNormFusion, 120, 2);
+QUAC_REGISTER_PASS(MatMulAddFusion, 125, 2);
 QUAC_REGISTER_PASS(ConvFusion, 130, 2);
 
 }  // namespace quac::passes

@@ -12,6 +12,13 @@ namespace {
 
 bool is_fused_conv(const ir::Node& n) { return n.domain == "quac" && n.op_type == "FusedConv"; }
 bool is_quac_pool(const ir::Node& n) { return n.domain == "quac" && n.op_type == "Pool"; }
+// An INT8 convolution with a float output (int8_lowering.cc) can write it blocked too.
+bool is_float_qconv(const ir::Graph& g, const ir::Node& n) {
+  if (n.domain != "quac" || n.op_type != "QConv" || n.has_input(6) || n.inputs.size() < 4 || n.has("nhwc_output"))
+    return false;
+  const Tensor* w = g.initializer(n.inputs[3]);
+  return w && w->rank() == 4 && n.outputs.size() == 1;
+}
 
 class BlockedLayout : public Pass {
  public:
@@ -23,6 +30,10 @@ class BlockedLayout : public Pass {
     std::map<std::string, int64_t> channels;  // outputs of converted nodes: float, rank 4, known channel count
     for (auto& node : graph.nodes) {
       if (node.inputs.empty() || node.outputs.empty()) continue;
+      if (is_float_qconv(graph, node)) {
+        channels[node.outputs[0]] = graph.initializer(node.inputs[3])->dim(0);
+        continue;
+      }
       bool conv = (node.domain.empty() && node.op_type == "Conv") || is_fused_conv(node);
       if (conv) {
         const Tensor* w = node.inputs.size() >= 2 ? float_initializer(graph, node.inputs[1]) : nullptr;
@@ -51,7 +62,7 @@ class BlockedLayout : public Pass {
     }
     UseInfo uses(graph);
     for (auto& node : graph.nodes) {
-      if (!is_fused_conv(node) && !is_quac_pool(node)) continue;
+      if (!is_fused_conv(node) && !is_quac_pool(node) && !is_float_qconv(graph, node)) continue;
       const std::string& v = node.outputs[0];
       if (!is_internal(graph, ctx, v) || read_by_subgraph(graph, v) || !channels.count(v)) continue;
       auto it = uses.consumers.find(v);

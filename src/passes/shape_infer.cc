@@ -89,7 +89,9 @@ const std::set<std::string> kUnary = {"Relu",
                                       "PRelu",
                                       "Floor",
                                       "Ceil",
-                                      "Round"};
+                                      "Round",
+                                      "QuantizeLinear",
+                                      "DequantizeLinear"};
 const std::set<std::string> kBinary = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"};
 
 }  // namespace
@@ -138,6 +140,20 @@ std::map<std::string, Shape> infer_shapes(const ir::Graph& graph) {
       ok = window_output(node, in, k, &o, &pb, &pe);
       out = {(*x)[0], (*w)[0]};
       out.insert(out.end(), o.begin(), o.end());
+    } else if (op == "QConv" && node.domain == "quac" && node.inputs.size() >= 4 && x->size() == 4) {
+      // INT8 convolution (int8_lowering.cc): logical NCHW shapes; channels-last storage is not tracked here.
+      const Shape* w = get(node.inputs[3]);
+      if (!w || w->size() != 4 || node.has("nhwc_inputs") || node.has("nhwc_output")) continue;
+      Shape in(x->begin() + 2, x->end()), k(w->begin() + 2, w->end()), o, pb, pe;
+      ok = window_output(node, in, k, &o, &pb, &pe);
+      out = {(*x)[0], (*w)[0], o[0], o[1]};
+    } else if (op == "QPool" && node.domain == "quac" && x->size() == 4 && !node.has("nhwc_inputs") &&
+               !node.has("nhwc_output")) {
+      std::string mode = node.attr_string("mode", "");
+      Shape in(x->begin() + 2, x->end()), o = {1, 1}, pb, pe;
+      ok = mode == "GlobalAveragePool" ||
+           (mode == "MaxPool" && window_output(node, in, node.attr_ints("kernel_shape", {}), &o, &pb, &pe));
+      out = {(*x)[0], (*x)[1], o.size() == 2 ? o[0] : 1, o.size() == 2 ? o[1] : 1};
     } else if ((op == "MaxPool" || op == "AveragePool") && x->size() >= 3) {
       Shape in(x->begin() + 2, x->end()), o, pb, pe;
       ok = window_output(node, in, node.attr_ints("kernel_shape", {}), &o, &pb, &pe);

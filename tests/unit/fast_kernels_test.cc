@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <tuple>
 
 #include "quac/session.h"
 #include "test_model_builder.h"
@@ -190,6 +191,20 @@ std::vector<Case> cases() {
     m.initializer("mu", random_tensor({10}, rng)).initializer("var", var);
     m.node("BatchNormalization", {"c", "g", "be", "mu", "var"}, {"bn"}).node("Relu", {"bn"}, {"y"});
   });
+  // Linear layers as exporters write them (MatMul + Add of a bias), fused into quac.MatMulAdd; the bias may come
+  // first in the Add. A rank-2 "bias" is not fused (it could widen the output) but must still be right.
+  for (auto [name, a_shape, bias_first, bias_shape] :
+       std::vector<std::tuple<std::string, Shape, bool, Shape>>{{"matmul_add_3d", {2, 5, 8}, false, {6}},
+                                                                {"matmul_add_2d_bias_first", {7, 8}, true, {6}},
+                                                                {"matmul_add_rank2_bias", {3, 8}, false, {1, 6}}}) {
+    Case k{name, "", {{"x", a_shape}, {"w", {8, 6}, true}, {"b", bias_shape, true}}, {}};
+    bool first = bias_first;
+    k.build = [first](testing::ModelBuilder& m) {
+      m.node("MatMul", {"x", "w"}, {"mm"});
+      m.node("Add", first ? std::vector<std::string>{"b", "mm"} : std::vector<std::string>{"mm", "b"}, {"y"});
+    };
+    c.push_back(k);
+  }
   {
     // ResNet-like block: stem conv -> maxpool -> two convs with a residual Add + Relu -> global pool; 12 channels
     // (not a multiple of 8) so the blocked layout's padding matters.

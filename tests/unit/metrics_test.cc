@@ -8,6 +8,7 @@
 #include "core/npy.h"
 #include "quac/evaluator.h"
 #include "quac/metric.h"
+#include "quac/pipeline.h"
 #include "test_model_builder.h"
 
 namespace quac {
@@ -466,6 +467,171 @@ TEST(Metrics, EvaluatorDropsF1PerSampleValues) {
   // Classes 0, 1, 2: F1 1, 2/3, 0.
   EXPECT_NEAR(r.metrics.at("f1"), (1 + 2.0 / 3) / 3, 1e-12);
   EXPECT_TRUE(r.per_sample.empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Several metrics at once, directions, per-sample meaning, and a user's own metrics
+
+// Scores [N, 4] with argmax = the given classes.
+Tensor scores_for(const std::vector<int>& argmax) {
+  std::vector<float> v;
+  for (int a : argmax)
+    for (int c = 0; c < 4; ++c) v.push_back(c == a ? 9.0f : 0.3f - 0.1f * static_cast<float>(c));
+  return Tensor::from_vector<float>({static_cast<int64_t>(argmax.size()), 4}, v);
+}
+std::vector<Tensor> labels_for(const std::vector<int64_t>& labels) {
+  std::vector<Tensor> out;
+  for (int64_t l : labels) out.push_back(Tensor::scalar<int64_t>(l));
+  return out;
+}
+
+TEST(CompositeMetric, ListReportsEveryNameWithItsDirection) {
+  auto m = create_metric("top1, top2,f1");
+  auto attributes = m->attributes();
+  std::vector<std::string> names;
+  for (const auto& [name, a] : attributes) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"f1", "precision", "recall", "top1", "top2"}));
+  // Argmax 3, 0 vs labels 3, 1; in item 1, class 1 scores second highest.
+  m->update({scores_for({3, 0})}, labels_for({3, 1}));
+  auto v = m->value();
+  EXPECT_EQ(v.at("top1"), (std::vector<double>{1, 0}));
+  EXPECT_EQ(v.at("top2"), (std::vector<double>{1, 1}));
+  EXPECT_TRUE(v.at("f1").empty());
+  auto avg = m->avg_value();
+  EXPECT_DOUBLE_EQ(avg.at("top1"), 0.5);
+  EXPECT_DOUBLE_EQ(avg.at("top2"), 1.0);
+  EXPECT_EQ(avg.size(), 5u);
+  m->reset();
+  EXPECT_DOUBLE_EQ(m->avg_value().at("top1"), 0.0);
+  EXPECT_TRUE(m->value().at("top1").empty());
+  // Per-sample meaning and direction, per name.
+  auto all = create_metric("top1,mse,mae,map,map_coco,mean_iou,pixel_accuracy,precision,recall")->attributes();
+  EXPECT_TRUE(all.at("top1").per_sample && all.at("top1").higher_better());
+  EXPECT_TRUE(all.at("mse").per_sample && !all.at("mse").higher_better());
+  EXPECT_EQ(all.at("mae").direction, "higher-worse");
+  EXPECT_TRUE(all.at("pixel_accuracy").per_sample);
+  for (const char* name : {"map", "map_coco", "mean_iou", "precision", "recall"})
+    EXPECT_FALSE(all.at(name).per_sample) << name;
+  EXPECT_FALSE(create_metric("f1")->attributes().at("f1").per_sample);
+  EXPECT_EQ(create_metric("precision")->avg_value().size(), 1u);
+}
+
+TEST(CompositeMetric, ListErrors) {
+  for (const char* bad : {"top1,top1", "f1,precision", "top1,", ",top1", "top1,,top5", "top1,banana", ""}) {
+    try {
+      create_metric(bad);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << bad;
+    }
+  }
+  try {
+    create_metric("top1,top1");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'top1' is reported twice"), std::string::npos) << e.what();
+  }
+}
+
+// A user's own metric on the shared running-mean base: how far the top score is from 1 (higher-worse).
+class Overconfidence : public PerSampleMetric {
+ public:
+  Overconfidence() : PerSampleMetric("overconfidence", {"higher-worse", "calibration"}) {}
+
+ protected:
+  std::vector<double> compute(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override {
+    const Tensor& t = outputs.at(0);
+    std::vector<double> v;
+    for (int64_t i = 0; i < t.dim(0); ++i) {
+      float best = -1e30f;
+      for (int64_t c = 0; c < t.dim(1); ++c) best = std::max(best, t.data<float>()[i * t.dim(1) + c]);
+      if (best > 100) QUAC_THROW(kMetricError, "overconfidence: item ", i, " scores ", best);
+      v.push_back(std::fabs(best - 1.0));
+    }
+    return v;
+  }
+};
+
+// A user's own metric straight on the Metric interface, with no per-sample meaning: the share of items labelled 0.
+class LabelZeroShare : public Metric {
+ public:
+  void update(const std::vector<Tensor>&, const std::vector<Tensor>& annotations) override {
+    for (const auto& a : annotations) zeros_ += a.scalar_as_int() == 0;
+    count_ += annotations.size();
+  }
+  std::map<std::string, std::vector<double>> value() const override { return {{"zero_share", {}}}; }
+  std::map<std::string, double> avg_value() const override {
+    return {{"zero_share", count_ ? static_cast<double>(zeros_) / static_cast<double>(count_) : 0.0}};
+  }
+  void reset() override { zeros_ = count_ = 0; }
+  std::map<std::string, MetricAttributes> attributes() const override {
+    return {{"zero_share", {"higher-better", "share", false}}};
+  }
+
+ private:
+  size_t zeros_ = 0, count_ = 0;
+};
+
+TEST(CompositeMetric, UserMetricsPlugInLikeBuiltIns) {
+  namespace fs = std::filesystem;
+  testing::ModelBuilder b;
+  b.input("x", DataType::kFloat, {-1, 4}).node("Identity", {"x"}, {"y"}).output("y");
+  Model model = b.build();
+  fs::path dir = fs::temp_directory_path() / "quac_metrics_user";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // Top scores 3, 1, 0.5; argmax 0, 1, 2 vs labels 0, 1, 1.
+  write_npy((dir / "x.npy").string(), Tensor::from_vector<float>({3, 4}, {3, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0.5f, 0}));
+  write_npy((dir / "y.npy").string(), Tensor::from_vector<int64_t>({3}, {0, 1, 1}));
+  auto data = open_dataset("npy:" + dir.string(), model);
+
+  auto composite = std::make_shared<CompositeMetric>();
+  composite->add(create_metric("top1"));
+  composite->add(std::make_unique<Overconfidence>());
+  composite->add(std::make_unique<LabelZeroShare>());
+  EXPECT_THROW(composite->add(std::make_unique<Overconfidence>()), Error);
+  EXPECT_EQ(composite->parts(), 3u);
+
+  Session session(model);
+  EvaluationOptions options;
+  options.batch_size = 2;
+  auto r = evaluate(session, *data, *composite, options);
+  EXPECT_NEAR(r.metrics.at("top1"), 2.0 / 3, 1e-12);
+  EXPECT_NEAR(r.metrics.at("overconfidence"), (2 + 0 + 0.5) / 3, 1e-12);
+  EXPECT_NEAR(r.metrics.at("zero_share"), 1.0 / 3, 1e-12);
+  EXPECT_EQ(r.per_sample.at("overconfidence"), (std::vector<double>{2, 0, 0.5}));
+  EXPECT_EQ(r.per_sample.at("top1"), (std::vector<double>{1, 1, 0}));
+  EXPECT_FALSE(r.per_sample.count("zero_share"));  // no per-sample meaning: not reported per item
+  EXPECT_EQ(r.attributes.at("overconfidence").direction, "higher-worse");
+  EXPECT_FALSE(r.attributes.at("zero_share").per_sample);
+
+  // The Engine reports every metric too.
+  auto engine = std::make_shared<Engine>(data, composite, EngineOptions{.batch_size = 3, .progress = false});
+  auto e = engine->evaluate(model);
+  EXPECT_EQ(e.metrics.size(), 3u);
+  EXPECT_NEAR(e.metrics.at("overconfidence"), (2 + 0 + 0.5) / 3, 1e-12);
+
+  // A user's metric that throws is reported as a metric error, and a batch it rejects is not counted.
+  write_npy((dir / "x.npy").string(), Tensor::from_vector<float>({1, 4}, {300, 0, 0, 0}));
+  write_npy((dir / "y.npy").string(), Tensor::from_vector<int64_t>({1}, {0}));
+  auto bad = open_dataset("npy:" + dir.string(), model);
+  Overconfidence alone;
+  expect_metric_error([&] { evaluate(session, *bad, alone, {}); }, {"overconfidence", "300"});
+  EXPECT_DOUBLE_EQ(alone.avg_value().at("overconfidence"), 0.0);
+}
+
+TEST(PerSampleMetric, RejectsWrongCountsAndNonFiniteValues) {
+  struct Broken : PerSampleMetric {
+    std::vector<double> result;
+    Broken() : PerSampleMetric("broken", {}) {}
+    std::vector<double> compute(const std::vector<Tensor>&, const std::vector<Tensor>&) override { return result; }
+  } m;
+  m.result = {1.0};
+  expect_metric_error([&] { m.update({}, labels_for({0, 1})); }, {"broken", "1 values for a batch of 2"});
+  m.result = {1.0, NAN};
+  expect_metric_error([&] { m.update({}, labels_for({0, 1})); }, {"broken", "item 1", "non-finite"});
+  m.result = {1.0, 0.0};
+  m.update({}, labels_for({0, 1}));
+  EXPECT_DOUBLE_EQ(m.avg_value().at("broken"), 0.5);
 }
 
 }  // namespace

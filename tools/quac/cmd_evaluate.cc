@@ -1,4 +1,4 @@
-// quac evaluate MODEL --data SPEC --metric top1 [--json]
+// quac evaluate MODEL --data SPEC --metric top1[,top5...] [--json]
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -27,7 +27,10 @@ int evaluate_command(const EvalArgs& args) {
   options.progress_label = "evaluate";
   EvaluationResult r = evaluate(session, *dataset, *metric, options);
   if (args.json) {
-    nlohmann::json j = {{"metrics", r.metrics}, {"items", r.items}, {"seconds", r.seconds}};
+    nlohmann::json attributes = nlohmann::json::object();
+    for (const auto& [name, a] : r.attributes)
+      attributes[name] = {{"direction", a.direction}, {"type", a.type}, {"per_sample", a.per_sample}};
+    nlohmann::json j = {{"metrics", r.metrics}, {"attributes", attributes}, {"items", r.items}, {"seconds", r.seconds}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s on %s\n", args.model.c_str(), dataset->describe().c_str());
@@ -44,17 +47,17 @@ void add_evaluate_command(CLI::App& app, CommandFn& fn) {
   CLI::App* cmd = app.add_subcommand("evaluate", "Measure a model's metric on a dataset");
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("-d,--data", args->data,
-                  "Dataset: npy:DIR (x.npy, y.npy), idx:DIR[,split=test|train][,mean=M][,std=S][,limit=N], or "
-                  "random[,n=N]")
+                  "Dataset spec: npy:DIR, npz:DIR[,labels=FILE], images:DIR[,labels=FILE,size=HxW,...], "
+                  "idx:DIR[,...] or random[,n=N] (see below)")
       ->required();
-  cmd->add_option("-m,--metric", args->metric,
-                  "Metric: top1, top5, topK, accuracy@topK, mean_iou, pixel_accuracy, map, map_voc, map_coco, f1, "
-                  "precision, recall, mse, mae")
-      ->capture_default_str();
+  cmd->add_option("-m,--metric", args->metric, std::string("Metric: ") + metric_names_help())->capture_default_str();
   cmd->add_option("-b,--batch", args->batch, "Batch size")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
-  cmd->add_flag("--json", args->json, "Print one JSON object: {\"metrics\": {...}, \"items\": N, \"seconds\": t}");
+  cmd->add_flag("--json", args->json,
+                "Print one JSON object: {\"metrics\": {...}, \"attributes\": {name: {direction, type, per_sample}}, "
+                "\"items\": N, \"seconds\": t}");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress output");
+  cmd->footer(dataset_spec_help());
   cmd->callback([&fn, args] { fn = [args] { return evaluate_command(*args); }; });
 }
 

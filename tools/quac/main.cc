@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   CLI::App app{"quac: post-training INT8 quantization with accuracy control, and the engine that measures it"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("quac 0.1.0"));
+  app.footer(
+      "Datasets (--data): npy:DIR, npz:DIR[,labels=FILE], images:DIR[,labels=FILE][,size=HxW,...], idx:DIR[,...],\n"
+      "random[,n=N]; `quac evaluate --help` lists every option, docs/datasets.md describes the formats.");
   CommandFn fn;
   add_run_command(app, fn);
   add_benchmark_command(app, fn);
