@@ -1,9 +1,13 @@
 // MinMaxQuantization and DefaultQuantization (POT names and parameters): quantizer placement, activation statistics
 // through taps, ranges from the configured estimators, parameters from the preset. Parameters quac does not
 // implement yet are refused with kUnsupported naming them when set to a non-default value: never silently ignored.
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 
 #include "algorithms/algorithm.h"
+#include "algorithms/bias_correction.h"
+#include "algorithms/smooth_quant.h"
 #include "quant/calibrate.h"
 #include "quant/placement.h"
 #include "quant/scope.h"
@@ -17,6 +21,8 @@ struct MinMaxParams {
   quant::CalibrationOptions calibration;
   bool use_fast_bias = true;
   bool is_default_quantization = false;
+  bool transformer = false;
+  double smooth_quant_alpha = -1;  // < 0: no SmoothQuant
 };
 
 quant::StatConfig read_stat(config::ParamReader r, quant::StatConfig base) {
@@ -50,6 +56,9 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
     QUAC_THROW(kInvalidArgument, r.path(), ".preset: '", p.preset, "' is not one of performance, mixed, accuracy");
   unsupported_unless(p.preset != "accuracy", r.path() + ".preset", "the accuracy preset");
   p.placement.target_device = r.get<std::string>("target_device", "ANY");
+  // GNA runs activations in 16 bits, which QuantizeLinear expresses only from opset 21 (int16): not done in quac.
+  unsupported_unless(p.placement.target_device != "GNA", r.path() + ".target_device",
+                     "target_device GNA (16-bit activations)");
   p.calibration.stat_subset_size = r.get<size_t>("stat_subset_size", 300);
   p.calibration.stat_batch_size = r.get<size_t>("stat_batch_size", 1);
   p.calibration.shuffle_data = r.get<bool>("shuffle_data", false);
@@ -60,19 +69,49 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
   unsupported_unless(!r.get<bool>("use_layerwise_tuning", false), r.path() + ".use_layerwise_tuning",
                      "layer-wise tuning");
   auto model_type = r.optional<std::string>("model_type");
-  unsupported_unless(!model_type, r.path() + ".model_type", "model_type '" + model_type.value_or("") + "'");
-  auto saturation_fix = r.get<std::string>("saturation_fix", "first_layer");
-  if (saturation_fix != "first_layer" && saturation_fix != "all" && saturation_fix != "no")
-    QUAC_THROW(kInvalidArgument, r.path(), ".saturation_fix: '", saturation_fix,
+  QUAC_CHECK(!model_type || *model_type == "transformer", kInvalidArgument, r.path(), ".model_type: '",
+             model_type.value_or(""), "' is not transformer (or absent)");
+  p.transformer = model_type.has_value();
+  // SmoothQuant before quantization, for transformers (NNCF's AdvancedSmoothQuantParameters); negative: off.
+  p.smooth_quant_alpha = r.get<double>("smooth_quant_alpha", p.transformer ? 0.5 : -1.0);
+  QUAC_CHECK(p.smooth_quant_alpha <= 1, kInvalidArgument, r.path(), ".smooth_quant_alpha must be at most 1");
+  p.placement.saturation_fix = r.get<std::string>("saturation_fix", "first_layer");
+  if (p.placement.saturation_fix != "first_layer" && p.placement.saturation_fix != "all" &&
+      p.placement.saturation_fix != "no")
+    QUAC_THROW(kInvalidArgument, r.path(), ".saturation_fix: '", p.placement.saturation_fix,
                "' is not one of first_layer, all, no");
   auto ignored = r.object("ignored");
   p.placement.ignored.names = ignored.get<std::vector<std::string>>("scope", {});
+  // NNCF's IgnoredScope(patterns=...): node names matching a regular expression (full match).
+  p.placement.ignored.name_regexes = ignored.get<std::vector<std::string>>("patterns", {});
   for (auto op : ignored.objects("operations")) {
-    p.placement.ignored.types.push_back(op.required<std::string>("type"));
-    unsupported_unless(!op.has("attributes") || op.json().at("attributes").empty(), op.path() + ".attributes",
-                       "matching ignored operations by attributes");
+    quant::OperationPattern pattern;
+    pattern.type = op.required<std::string>("type");
+    if (op.has("attributes")) {
+      const auto& attrs = op.json().at("attributes");
+      QUAC_CHECK(attrs.is_object(), kInvalidArgument, op.path(), ".attributes must be an object");
+      for (const auto& [name, v] : attrs.items()) {
+        quant::AttributeValue value;
+        if (v.is_string()) {
+          value.is_text = true;
+          value.text = v.get<std::string>();
+        } else if (v.is_number()) {
+          value.numbers = {v.get<double>()};
+        } else if (v.is_array() && std::all_of(v.begin(), v.end(), [](const auto& e) { return e.is_number(); })) {
+          for (const auto& e : v) value.numbers.push_back(e.get<double>());
+        } else {
+          QUAC_THROW(kInvalidArgument, op.path(), ".attributes.", name,
+                     ": expected a number, a list of numbers or a string, got ", v.dump());
+        }
+        pattern.attributes[name] = value;
+      }
+    }
     op.accept("attributes");
     op.finish();
+    if (pattern.attributes.empty())
+      p.placement.ignored.types.push_back(pattern.type);
+    else
+      p.placement.ignored.operations.push_back(pattern);
   }
   ignored.finish();
   auto weights = r.object("weights");
@@ -114,11 +153,19 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
 class MinMaxQuantization : public Algorithm {
  public:
   explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
-  Model run(const Model& model, Engine& engine) override {
-    if (p_.is_default_quantization && p_.use_fast_bias)
-      std::fprintf(stderr,
-                   "[quac] DefaultQuantization: FastBiasCorrection is not implemented yet; running "
-                   "MinMaxQuantization alone\n");
+  Model run(const Model& input, Engine& engine) override {
+    Model model = input;
+    if (p_.smooth_quant_alpha >= 0) {
+      SmoothQuantOptions sq;
+      sq.alpha = p_.smooth_quant_alpha;
+      sq.stat_subset_size = p_.calibration.stat_subset_size;
+      sq.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
+      sq.shuffle_data = p_.calibration.shuffle_data;
+      sq.seed = p_.calibration.seed;
+      sq.num_threads = engine.options().num_threads;
+      sq.ignored_nodes = p_.placement.ignored.names;
+      model = smooth_quant(input, engine.dataset(), sq);
+    }
     quant::PlacementOptions placement = p_.placement;
     if (model.opset() < 13) placement.per_channel_weights = false;  // per-axis QDQ needs opset 13
     auto scope = std::make_shared<quant::QuantizationScope>(quant::place_quantizers(model.ir().graph, placement));
@@ -129,7 +176,18 @@ class MinMaxQuantization : public Algorithm {
     quant::collect_activation_ranges(Model(model.ir_ptr()), engine.dataset(), *scope, calibration);
     quant::compute_weight_ranges(model.ir().graph, *scope);
     quant::compute_parameters(*scope, p_.preset);
-    return model.with_scope(scope);
+    Model quantized = model.with_scope(scope);
+    if (!p_.is_default_quantization) return quantized;
+    // DefaultQuantization as POT sequences it: MinMaxQuantization, then FastBiasCorrection (use_fast_bias) or
+    // BiasCorrection on the same calibration subset.
+    BiasCorrectionOptions bc;
+    bc.stat_subset_size = calibration.stat_subset_size;
+    bc.stat_batch_size = std::max<size_t>(calibration.stat_batch_size, 32);
+    bc.shuffle_data = calibration.shuffle_data;
+    bc.seed = calibration.seed;
+    bc.num_threads = calibration.num_threads;
+    if (p_.use_fast_bias) return fast_bias_correction(quantized, engine.dataset(), bc);
+    return bias_correction(quantized, engine.dataset(), bc);
   }
 
  private:

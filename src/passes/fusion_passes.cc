@@ -9,8 +9,6 @@
 namespace quac::passes {
 namespace {
 
-bool is_op(const ir::Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
-
 class BatchNormFolding : public Pass {
  public:
   const char* name() const override { return "BatchNormFolding"; }
@@ -81,50 +79,6 @@ void add_post_op(ir::Node& conv, const std::string& op, float alpha, float beta)
   conv.set_attr(make_floats_attr("post_beta", betas));
 }
 
-bool near(float a, float b) { return std::fabs(a - b) <= 1e-4f * std::max(1.f, std::fabs(b)); }
-
-// Activation as (post-op name, alpha, beta); false for anything else.
-bool activation_of(const ir::Graph& graph, const ir::Node& n, std::string* op, float* alpha, float* beta) {
-  if (!n.domain.empty() || n.inputs.empty() || n.outputs.size() != 1) return false;
-  *alpha = 0;
-  *beta = 0;
-  const std::string& t = n.op_type;
-  if (t == "Relu" || t == "Sigmoid" || t == "Tanh" || t == "HardSwish") {
-    *op = t;
-    return true;
-  }
-  if (t == "LeakyRelu") {
-    *op = t;
-    *alpha = n.attr_float("alpha", 0.01f);
-    return true;
-  }
-  if (t == "Elu") {
-    *op = t;
-    *alpha = n.attr_float("alpha", 1.f);
-    return true;
-  }
-  if (t == "HardSigmoid") {
-    *op = t;
-    *alpha = n.attr_float("alpha", 0.2f);
-    *beta = n.attr_float("beta", 0.5f);
-    return true;
-  }
-  if (t == "Clip") {
-    float lo = -INFINITY, hi = INFINITY;
-    if (n.has("min") || n.has("max")) {  // opset < 11
-      lo = n.attr_float("min", lo);
-      hi = n.attr_float("max", hi);
-    }
-    if (n.has_input(1) && !constant_scalar(graph, n.inputs[1], &lo)) return false;
-    if (n.has_input(2) && !constant_scalar(graph, n.inputs[2], &hi)) return false;
-    *op = "Clip";
-    *alpha = lo;
-    *beta = hi;
-    return true;
-  }
-  return false;
-}
-
 class ConvFusion : public Pass {
  public:
   const char* name() const override { return "ConvFusion"; }
@@ -170,22 +124,11 @@ class ConvFusion : public Pass {
             again = changed = true;
           }
         } else if (cons.size() == 2) {
-          // Swish: y * Sigmoid(y); HardSwish as exported before opset 14: y * HardSigmoid(y, 1/6, 1/2).
-          size_t a = cons[0], b = cons[1];
-          auto gate = [](const ir::Node& n) {
-            return is_op(n, "Sigmoid") || (is_op(n, "HardSigmoid") && near(n.attr_float("alpha", 0.2f), 1.f / 6) &&
-                                           near(n.attr_float("beta", 0.5f), 0.5f));
-          };
-          if (!gate(graph.nodes[a])) std::swap(a, b);
-          const ir::Node &sig = graph.nodes[a], &mul = graph.nodes[b];
-          if (!gate(sig) || sig.inputs.size() != 1 || !is_op(mul, "Mul") || mul.inputs.size() != 2) continue;
-          const std::string& s = sig.outputs[0];
-          bool pattern = (mul.inputs[0] == y && mul.inputs[1] == s) || (mul.inputs[1] == y && mul.inputs[0] == s);
-          if (!pattern || uses.num_consumers(s) != 1 || !is_internal(graph, ctx, s)) continue;
-          if (sig.op_type == "Sigmoid")
-            add_post_op(conv, "Swish", 1.f, 0);
-          else
-            add_post_op(conv, "HardSwish", 0, 0);
+          GatedActivation gated;
+          if (!gated_activation(graph, ctx, uses, y, &gated)) continue;
+          add_post_op(conv, gated.op, gated.alpha, 0);
+          const ir::Node& mul = graph.nodes[gated.mul];
+          size_t a = gated.gate, b = gated.mul;
           conv.outputs[0] = mul.outputs[0];
           erase_nodes(graph, {a, b});
           again = changed = true;

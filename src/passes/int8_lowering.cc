@@ -19,8 +19,6 @@
 namespace quac::passes {
 namespace {
 
-bool is_op(const ir::Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
-
 // A scalar 8-bit quantizer (scale and zero point initializers) of a DequantizeLinear / QuantizeLinear node.
 struct ScalarQ {
   std::string scale, zero_point;
@@ -136,43 +134,6 @@ bool constant_bias(const ir::Graph& graph, const UseInfo& uses, const std::strin
   return true;
 }
 
-// Activation as a post-op (name, alpha, beta), as in fusion_passes.cc.
-bool activation_of(const ir::Graph& graph, const ir::Node& n, std::string* op, float* alpha, float* beta) {
-  if (!n.domain.empty() || n.inputs.empty() || n.outputs.size() != 1) return false;
-  *alpha = 0;
-  *beta = 0;
-  const std::string& t = n.op_type;
-  if (t == "Relu" || t == "Sigmoid" || t == "Tanh" || t == "HardSwish") {
-    *op = t;
-    return true;
-  }
-  if (t == "LeakyRelu") {
-    *op = t;
-    *alpha = n.attr_float("alpha", 0.01f);
-    return true;
-  }
-  if (t == "HardSigmoid") {
-    *op = t;
-    *alpha = n.attr_float("alpha", 0.2f);
-    *beta = n.attr_float("beta", 0.5f);
-    return true;
-  }
-  if (t == "Clip") {
-    float lo = -INFINITY, hi = INFINITY;
-    if (n.has("min") || n.has("max")) {
-      lo = n.attr_float("min", lo);
-      hi = n.attr_float("max", hi);
-    }
-    if (n.has_input(1) && !constant_scalar(graph, n.inputs[1], &lo)) return false;
-    if (n.has_input(2) && !constant_scalar(graph, n.inputs[2], &hi)) return false;
-    *op = "Clip";
-    *alpha = lo;
-    *beta = hi;
-    return true;
-  }
-  return false;
-}
-
 std::string add_initializer(ir::Graph& graph, const std::string& base, Tensor t) {
   std::string name = unique_name(graph, base);
   graph.initializers[name] = std::move(t);
@@ -259,6 +220,16 @@ class Int8Lowering : public Pass {
     bool has_q = false;
     for (;;) {
       if (!is_internal(graph, ctx, y) || read_by_subgraph(graph, y)) break;
+      GatedActivation gated;
+      if (gated_activation(graph, ctx, uses, y, &gated)) {  // y * Sigmoid(y), y * HardSigmoid(y, 1/6, 1/2)
+        post_ops.push_back(gated.op);
+        alphas.push_back(gated.alpha);
+        betas.push_back(0);
+        dead.push_back(gated.gate);
+        dead.push_back(gated.mul);
+        y = graph.nodes[gated.mul].outputs[0];
+        continue;
+      }
       int c = uses.single_consumer(y);
       if (c < 0) break;
       const ir::Node& next = graph.nodes[static_cast<size_t>(c)];

@@ -32,6 +32,13 @@ bool constant_scalar(const ir::Graph& graph, const std::string& value, float* ou
 // True when nodes that read subgraph-captured values exist for `value` (we never rewrite those).
 bool read_by_subgraph(const ir::Graph& graph, const std::string& value);
 
+// An ONNX-domain node of this type.
+inline bool is_op(const ir::Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
+// |a - b| within a relative 1e-4: attribute constants written by exporters (1/6, sqrt(2)...).
+bool near(float a, float b);
+// An activation that oneDNN can run as a post-op, as (post-op name, alpha, beta); false for anything else.
+bool activation_of(const ir::Graph& graph, const ir::Node& n, std::string* op, float* alpha, float* beta);
+
 // Values consumed, counting a node once per input occurrence, plus graph outputs and protected values.
 struct UseInfo {
   std::map<std::string, std::vector<size_t>> consumers;
@@ -51,6 +58,17 @@ struct UseInfo {
     return it == producer.end() ? -1 : static_cast<int>(it->second);
   }
 };
+
+// A gated activation on `y`: y * Sigmoid(y) ("Swish", alpha 1) or y * HardSigmoid(y, 1/6, 1/2) ("HardSwish", as
+// exported before opset 14), where y's only readers are the gate and the Mul and the gate's output is internal.
+// Gives the post-op, its alpha, and the gate's and the Mul's node indices.
+struct GatedActivation {
+  std::string op;
+  float alpha = 0;
+  size_t gate = 0, mul = 0;
+};
+bool gated_activation(const ir::Graph& graph, const PassContext& ctx, const UseInfo& uses, const std::string& y,
+                      GatedActivation* out);
 
 // True when v may disappear or change meaning: not protected, not a graph output.
 inline bool is_internal(const ir::Graph& graph, const PassContext& ctx, const std::string& v) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <random>
@@ -33,43 +34,79 @@ void collect_activation_ranges(const Model& model, const Dataset& data, Quantiza
     if (in.has_shape && !in.shape.empty() && in.shape[0] > 0) batch = std::min<size_t>(batch, in.shape[0]);
 
   validate(options.activation_range);
+  // One pass over the subset, handing each tapped float tensor (with its batch rows) to `visit`.
+  auto pass = [&](const char* what, const std::function<void(const std::string&, const Tensor&, int64_t)>& visit) {
+    Progress progress(what, indices.size(), options.progress);
+    for (size_t begin = 0; begin < indices.size(); begin += batch) {
+      size_t end = std::min(begin + batch, indices.size());
+      Batch b = make_batch(data, indices, begin, end);
+      int64_t rows = static_cast<int64_t>(end - begin);
+      session.run(b.inputs, [&](const std::string& value, const Tensor& t) {
+        if (t.dtype() != DataType::kFloat || t.numel() == 0) return;
+        visit(value, t, rows);
+      });
+      progress.advance(end - begin);
+    }
+    progress.finish();
+  };
+  auto set_range = [&](const std::string& value, float lo, float hi) {
+    QUAC_CHECK(std::isfinite(lo) && std::isfinite(hi), kMetricError, "activation '", value,
+               "' has a non-finite range on the calibration data");
+    for (size_t q : taps.at(value)) {
+      scope.quantizers[q].range_min = {lo};
+      scope.quantizers[q].range_max = {hi};
+    }
+  };
+
+  if (!options.activation_range.histogram.empty()) {
+    // Histogram estimators: global min/max first, then a fixed-size histogram of |x| (memory does not grow with
+    // the number of samples), then the threshold that minimises the MSE or the KL divergence.
+    std::map<std::string, std::pair<double, double>> minmax;
+    pass("statistics (range)", [&](const std::string& value, const Tensor& t, int64_t) {
+      auto [lo, hi] = std::minmax_element(t.data<float>(), t.data<float>() + t.numel());
+      auto [it, fresh] = minmax.emplace(value, std::make_pair(double(*lo), double(*hi)));
+      if (!fresh) it->second = {std::min(it->second.first, double(*lo)), std::max(it->second.second, double(*hi))};
+    });
+    std::map<std::string, AbsHistogram> hist;
+    for (const auto& [value, mm] : minmax) hist[value].init(std::max(std::fabs(mm.first), std::fabs(mm.second)));
+    pass("statistics (histogram)", [&](const std::string& value, const Tensor& t, int64_t) {
+      hist[value].add(t.data<float>(), static_cast<size_t>(t.numel()));
+    });
+    for (const auto& [value, qs] : taps) {
+      auto it = minmax.find(value);
+      QUAC_CHECK(it != minmax.end(), kInternal, "no statistics were collected for '", value, "'");
+      auto [lo, hi] = it->second;
+      int levels = lo >= 0 ? 255 : 127;
+      const AbsHistogram& h = hist.at(value);
+      double t = options.activation_range.histogram == "mse" ? mse_threshold(h, levels) : kl_threshold(h, levels);
+      set_range(value, static_cast<float>(std::max(lo, -t)), static_cast<float>(std::min(hi, t)));
+    }
+    return;
+  }
+
   struct Samples {
     std::vector<double> lo, hi;
   };
   std::map<std::string, Samples> samples;
   std::vector<float> scratch;
-  Progress progress("statistics", indices.size(), options.progress);
-  for (size_t begin = 0; begin < indices.size(); begin += batch) {
-    size_t end = std::min(begin + batch, indices.size());
-    Batch b = make_batch(data, indices, begin, end);
-    int64_t rows = static_cast<int64_t>(end - begin);
-    session.run(b.inputs, [&](const std::string& value, const Tensor& t) {
-      if (t.dtype() != DataType::kFloat || t.numel() == 0) return;
-      // Per-sample statistics when the tensor is batch-first, else the whole tensor counts as one sample.
-      int64_t n = (t.rank() >= 1 && t.dim(0) == rows) ? rows : 1;
-      size_t per = static_cast<size_t>(t.numel() / n);
-      const float* p = t.data<float>();
-      Samples& s = samples[value];
-      for (int64_t k = 0; k < n; ++k) {
-        s.lo.push_back(sample_statistic(p + k * per, per, options.activation_range.min, true, scratch));
-        s.hi.push_back(sample_statistic(p + k * per, per, options.activation_range.max, false, scratch));
-      }
-    });
-    progress.advance(end - begin);
-  }
-  progress.finish();
+  pass("statistics", [&](const std::string& value, const Tensor& t, int64_t rows) {
+    // Per-sample statistics when the tensor is batch-first, else the whole tensor counts as one sample.
+    int64_t n = (t.rank() >= 1 && t.dim(0) == rows) ? rows : 1;
+    size_t per = static_cast<size_t>(t.numel() / n);
+    const float* p = t.data<float>();
+    Samples& s = samples[value];
+    for (int64_t k = 0; k < n; ++k) {
+      s.lo.push_back(sample_statistic(p + k * per, per, options.activation_range.min, true, scratch));
+      s.hi.push_back(sample_statistic(p + k * per, per, options.activation_range.max, false, scratch));
+    }
+  });
   for (const auto& [value, qs] : taps) {
     auto it = samples.find(value);
     QUAC_CHECK(it != samples.end() && !it->second.lo.empty(), kInternal, "no statistics were collected for '", value,
                "'");
     float lo = static_cast<float>(aggregate(it->second.lo, options.activation_range.min));
     float hi = static_cast<float>(aggregate(it->second.hi, options.activation_range.max));
-    QUAC_CHECK(std::isfinite(lo) && std::isfinite(hi), kMetricError, "activation '", value,
-               "' has a non-finite range on the calibration data");
-    for (size_t q : qs) {
-      scope.quantizers[q].range_min = {lo};
-      scope.quantizers[q].range_max = {hi};
-    }
+    set_range(value, lo, hi);
   }
 }
 
@@ -111,10 +148,10 @@ void compute_parameters(QuantizationScope& scope, const std::string& preset) {
     bool non_negative = !q.is_weight && q.range_min[0] >= 0;
     q.spec.symmetric = !asymmetric;
     if (asymmetric || non_negative) {
-      // uint8 activations: [0, 255]; symmetric non-negative ranges keep zero point 0.
+      // uint8 activations: [0, 2^bits - 1]; symmetric non-negative ranges keep zero point 0.
       q.spec.is_signed = false;
       q.spec.level_low = 0;
-      q.spec.level_high = 255;
+      q.spec.level_high = (int64_t{1} << q.spec.bits) - 1;
     }
     q.scale.clear();
     q.zero_point.clear();

@@ -17,12 +17,30 @@ struct StatConfig {
 };
 
 struct RangeEstimatorConfig {
-  StatConfig min{"min", "mean"};
-  StatConfig max{"max", "mean"};
+  StatConfig min{"min", "mean", 1e-4, {}};
+  StatConfig max{"max", "mean", 1e-4, {}};
+  // quac's extension (what ONNX Runtime and TensorRT offer): "mse" or "kl" picks a clipping threshold from a
+  // streaming histogram of |x| over the calibration subset instead of the min/max statistics above. Empty: off.
+  std::string histogram;
 };
 
-// POT's presets: "default" (min/max, mean) and "quantile" (quantile 1e-4, mean). Throws kInvalidArgument naming
-// the preset when unknown.
+// Streaming histogram of |x| with a fixed number of bins over [0, max_abs] (max_abs known from a first pass).
+struct AbsHistogram {
+  double max_abs = 0;
+  std::vector<double> counts;
+  void init(double max_abs_value, size_t bins = 2048);
+  void add(const float* values, size_t n);
+};
+
+// The clipping threshold t (quantized range [-t, t], or [0, t] for a non-negative tensor) with `levels` positive
+// quantization levels (127 signed, 255 unsigned) that minimises the expected squared error (clipping + rounding).
+double mse_threshold(const AbsHistogram& h, int levels);
+// TensorRT's entropy calibration: the threshold whose quantized distribution (into `levels` + 1 bins) is closest to
+// the original in KL divergence.
+double kl_threshold(const AbsHistogram& h, int levels);
+
+// POT's presets: "default" (min/max, mean) and "quantile" (quantile 1e-4, mean); quac's "mse" and "kl" (histogram).
+// Throws kInvalidArgument naming the preset when unknown.
 RangeEstimatorConfig range_estimator_preset(const std::string& name);
 // Throws kInvalidArgument naming the field ("range_estimator.max.aggregator") on an unknown type or aggregator.
 void validate(const RangeEstimatorConfig& config);

@@ -54,7 +54,7 @@ struct ConvCase {
   int64_t c = 8, m = 16, h = 9, w = 9, k = 3, stride = 1, pad = 1, group = 1;
   bool per_channel = true, x_u8 = true, y_u8 = true;
   int x_zp = 0, y_zp = 0;
-  std::string act;  // "", Relu, Clip, HardSwish
+  std::string act;  // "", Relu, Clip, HardSwish, HardSwishGate, SwishGate
   bool residual = false, res_u8 = false;
   bool float_residual = false;  // the residual is added in float (quac's placement before Add inputs are quantized)
   bool qdq_before_add = false;  // conv -> Q -> DQ -> Add (ONNX Runtime's QDQ form of a residual block)
@@ -108,6 +108,13 @@ Model conv_model(const ConvCase& p, float y_scale, std::mt19937& rng) {
     v = "act";
   } else if (p.act == "HardSwish") {
     b.node("HardSwish", {v}, {"act"});
+    v = "act";
+  } else if (p.act == "HardSwishGate") {  // as exported before opset 14
+    b.node("HardSigmoid", {v}, {"gate"}, {ir::make_float_attr("alpha", 1.f / 6), ir::make_float_attr("beta", 0.5f)});
+    b.node("Mul", {v, "gate"}, {"act"});
+    v = "act";
+  } else if (p.act == "SwishGate") {
+    b.node("Sigmoid", {v}, {"gate"}).node("Mul", {"gate", v}, {"act"});
     v = "act";
   }
   if (p.residual) {
@@ -205,6 +212,7 @@ TEST_P(Int8Conv, MatchesTheQdqReferenceWithinOneStep) {
   auto ops = lowered_ops(model);
   EXPECT_EQ(ops["quac.QConv"], 1) << "the pattern must be lowered";
   EXPECT_EQ(ops["Conv"] + ops["quac.FusedConv"], 0);
+  EXPECT_EQ(ops["Mul"] + ops["Sigmoid"] + ops["HardSigmoid"], 0) << "gated activations become post-ops";
 
   for (int round = 0; round < 2; ++round) {
     auto fresh = conv_feeds(p, feed_rng);
@@ -237,6 +245,8 @@ std::vector<ConvCase> conv_cases() {
   add({.name = "Relu", .act = "Relu"});
   add({.name = "Clip", .y_u8 = true, .act = "Clip"});
   add({.name = "HardSwish", .y_u8 = false, .y_zp = 4, .act = "HardSwish"});
+  add({.name = "HardSwishGate", .y_u8 = false, .y_zp = 4, .act = "HardSwishGate"});
+  add({.name = "SwishGateResidual", .act = "SwishGate", .residual = true, .res_u8 = true});
   add({.name = "ResidualRelu", .act = "Relu", .residual = true, .res_u8 = true});
   add({.name = "ResidualS8", .y_u8 = false, .residual = true, .res_u8 = false});
   add({.name = "FloatResidual", .act = "Relu", .residual = true, .float_residual = true});

@@ -53,7 +53,8 @@ TEST(Quant, PlacementSharesQuantizersAndGroupsTheirOps) {
 
 TEST(Quant, QdqModelIsValidOnnxAndCloseToFloat) {
   Model model = small_cnn();
-  auto scope = quant::place_quantizers(model.ir().graph, {});
+  // 8-bit everywhere (the default saturation_fix would give the first Conv 7-bit weights).
+  auto scope = quant::place_quantizers(model.ir().graph, {.saturation_fix = "no"});
   // Calibrate on random data (the npy/idx readers are tested elsewhere).
   class Random : public Dataset {
    public:
@@ -103,6 +104,41 @@ TEST(Quant, QdqModelIsValidOnnxAndCloseToFloat) {
   for (const auto& n : qdq->graph.nodes)
     float_convs += n.op_type == "Conv" && n.inputs[0] == "x" && n.inputs[1] == "w1";
   EXPECT_EQ(float_convs, 1);
+}
+
+TEST(Quant, IgnoredOperationsByAttributes) {
+  Model model = small_cnn();
+  quant::OperationPattern padded{"Conv", {{"pads", {{1, 1, 1, 1}, "", false}}}};
+  quant::OperationPattern unpadded{"Conv", {{"pads", {{0, 0, 0, 0}, "", false}}}};
+  quant::OperationPattern absent{"Conv", {{"group", {{2}, "", false}}}};
+  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.operations = {padded}}}).groups.size(), 1u);
+  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.operations = {unpadded}}}).groups.size(), 3u);
+  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.operations = {absent}}}).groups.size(), 3u);
+  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.name_regexes = {"Conv_.*"}}}).groups.size(), 1u);
+}
+
+TEST(Quant, OpsSharingAQuantizedInputFormOneGroup) {
+  // x feeds two Convs: x is quantized once, so both Convs (and their weights) must be reverted together; the
+  // MatMul after them reads its own tensor and stays a group of its own.
+  testing::ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {-1, 2, 4, 4});
+  b.initializer("wa", random_tensor(DataType::kFloat, {3, 2, 1, 1}, 1));
+  b.initializer("wb", random_tensor(DataType::kFloat, {3, 2, 1, 1}, 2));
+  b.initializer("wm", random_tensor(DataType::kFloat, {4, 5}, 3));
+  b.node("Conv", {"x", "wa"}, {"a"});
+  b.node("Conv", {"x", "wb"}, {"b"});
+  b.node("Add", {"a", "b"}, {"s"});
+  b.node("MatMul", {"s", "wm"}, {"y"});
+  Model model = b.output("y").build();
+  auto scope = quant::place_quantizers(model.ir().graph, {});
+  ASSERT_EQ(scope.groups.size(), 2u);
+  EXPECT_EQ(scope.groups[0].nodes, (std::vector<std::string>{"Conv_0", "Conv_1"}));
+  EXPECT_EQ(scope.groups[0].quantizers.size(), 3u);  // x, wa, wb
+  EXPECT_EQ(scope.groups[1].nodes, (std::vector<std::string>{"MatMul_3"}));
+  auto reverted = scope.without_groups({0});
+  EXPECT_EQ(reverted.active_groups(), 1u);
+  EXPECT_EQ(reverted.quantizers.size(), 2u);
+  for (const auto& q : reverted.quantizers) EXPECT_NE(q.value, "x");
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "quac/error.h"
 
 namespace quac::quant {
@@ -47,6 +49,44 @@ TEST(RangeEstimator, PresetsAndValidation) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("range_estimator.max.aggregator"), std::string::npos);
   }
+}
+
+TEST(RangeEstimator, HistogramThresholdsClipOutliers) {
+  // Gaussian values (sigma 1) plus a few far outliers at 60: min/max would take 60.
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(200000);
+  for (float& x : v) x = normal(rng);
+  for (int k = 0; k < 5; ++k) v[static_cast<size_t>(k) * 1000] = 60.0f;
+  AbsHistogram h;
+  h.init(60.0);
+  // Streaming in chunks gives the same histogram as one call.
+  for (size_t b = 0; b < v.size(); b += 4096) h.add(v.data() + b, std::min<size_t>(4096, v.size() - b));
+  double total = 0;
+  for (double c : h.counts) total += c;
+  EXPECT_DOUBLE_EQ(total, 200000.0);
+  // 8 bits: five outliers cost less to keep (rounding noise) than to clip, so MSE keeps nearly the whole range; with
+  // 4 bits (7 positive levels) the rounding noise dominates and MSE clips to a few sigma.
+  EXPECT_GT(mse_threshold(h, 127), 40.0);
+  double mse4 = mse_threshold(h, 7);
+  EXPECT_GT(mse4, 1.5);
+  EXPECT_LT(mse4, 6.0);
+  // KL matches the distribution's shape, not the outliers: a few sigma at 8 bits.
+  double kl = kl_threshold(h, 127);
+  EXPECT_GT(kl, 2.0);
+  EXPECT_LT(kl, 20.0);
+  // Uniform values have no tails worth clipping: the MSE threshold stays near the maximum.
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (float& x : v) x = uniform(rng);
+  AbsHistogram u;
+  u.init(1.0);
+  u.add(v.data(), v.size());
+  EXPECT_GT(mse_threshold(u, 127), 0.97);
+  EXPECT_EQ(range_estimator_preset("mse").histogram, "mse");
+  EXPECT_EQ(range_estimator_preset("kl").histogram, "kl");
+  RangeEstimatorConfig bad;
+  bad.histogram = "entropy2";
+  EXPECT_THROW(validate(bad), Error);
 }
 
 }  // namespace

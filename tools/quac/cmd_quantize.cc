@@ -29,7 +29,8 @@ struct AccuracyArgs {
 };
 
 struct QuantizeArgs {
-  std::string model, data, output, config, preset = "performance", target_device = "ANY", range_estimator = "default";
+  std::string model, data, output, config, preset = "performance", target_device = "ANY", range_estimator = "default",
+                                           bias_correction = "fast", saturation_fix = "first_layer", model_type;
   std::vector<std::string> ignore;
   size_t stat_subset_size = 300, stat_batch_size = 32;
   bool shuffle = false, no_compress = false, quiet = false;
@@ -120,8 +121,10 @@ nlohmann::json default_params_from_flags(const QuantizeArgs& args, const Model& 
                            {"stat_batch_size", args.stat_batch_size},
                            {"shuffle_data", args.shuffle},
                            {"seed", args.seed},
-                           {"use_fast_bias", false},
+                           {"use_fast_bias", args.bias_correction == "fast"},
                            {"activations", {{"range_estimator", {{"preset", args.range_estimator}}}}}};
+  params["saturation_fix"] = args.saturation_fix;
+  if (!args.model_type.empty()) params["model_type"] = args.model_type;
   // --ignore takes node names or op types.
   for (const auto& item : args.ignore) {
     bool is_type = false, is_name = false;
@@ -339,9 +342,21 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
       ->check(CLI::IsMember({"performance", "mixed"}))
       ->capture_default_str();
   cmd->add_option("--range-estimator", args->range_estimator,
-                  "Activation range preset: default (per-sample min/max, mean) or quantile (1e-4 outliers cut)")
-      ->check(CLI::IsMember({"default", "quantile"}))
+                  "Activation range preset: default (per-sample min/max, mean), quantile (1e-4 outliers cut), mse or "
+                  "kl (histogram threshold)")
+      ->check(CLI::IsMember({"default", "quantile", "mse", "kl"}))
       ->capture_default_str();
+  cmd->add_option(
+         "--bias-correction", args->bias_correction,
+         "After MinMaxQuantization: fast (FastBiasCorrection, one pass) or full (BiasCorrection, layer by layer)")
+      ->check(CLI::IsMember({"fast", "full"}))
+      ->capture_default_str();
+  cmd->add_option("--saturation-fix", args->saturation_fix,
+                  "7-bit weights against int16 overflow on non-VNNI CPUs: first_layer, all or no")
+      ->check(CLI::IsMember({"first_layer", "all", "no"}))
+      ->capture_default_str();
+  cmd->add_option("--model-type", args->model_type, "transformer: SmoothQuant (alpha 0.5) before quantization")
+      ->check(CLI::IsMember({"transformer"}));
   cmd->add_option("--stat-subset-size", args->stat_subset_size, "Calibration samples")->capture_default_str();
   cmd->add_option("--stat-batch-size", args->stat_batch_size, "Calibration batch size")->capture_default_str();
   cmd->add_flag("--shuffle-data", args->shuffle, "Draw the calibration subset at random (see --seed)");
