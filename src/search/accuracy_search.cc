@@ -322,6 +322,7 @@ SearchResult Search::run() {
   double anchor_excess = full_results_.back().second;
   double current_excess = anchor_excess;
   bool tolerated = false;
+  bool greedy = false;        // the fallback below: keep every revert, no step back
   std::set<size_t> excluded;  // groups whose revert made things worse twice in a row: never retried
   std::vector<size_t> ranking;
   size_t cursor = 0;
@@ -333,6 +334,16 @@ SearchResult Search::run() {
       std::vector<size_t> candidates;
       for (size_t g : groups)
         if (!current.count(g) && !excluded.count(g)) candidates.push_back(g);
+      if (candidates.empty() && !excluded.empty() && !greedy) {
+        // Every group left was excluded by a step back, yet the budget is not met. Groups that hurt one at a time
+        // may still be needed together (reverting everything is the FP32 model), so go on greedily from the last
+        // improving model: revert in ranking order, keep every revert. Each iteration adds a group, so this ends.
+        greedy = true;
+        excluded.clear();
+        log("every remaining group was excluded by a step back; continuing without step back");
+        for (size_t g : groups)
+          if (!current.count(g)) candidates.push_back(g);
+      }
       if (candidates.empty()) return finish("no group left to revert");
       std::map<std::string, double> d;
       for (auto it = r_.evaluations.rbegin(); it != r_.evaluations.rend(); ++it)
@@ -369,7 +380,7 @@ SearchResult Search::run() {
       current = candidate;
       return finish("within budget");
     }
-    if (!o_.use_prev_if_drop_increase) {
+    if (!o_.use_prev_if_drop_increase || greedy) {
       mrec.decision = e < current_excess ? "better" : "kept";
       current = candidate;
       current_excess = e;

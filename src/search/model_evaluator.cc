@@ -1,5 +1,8 @@
 #include "search/model_evaluator.h"
 
+#include <algorithm>
+
+#include "ir/graph.h"
 #include "quac/evaluator.h"
 #include "quac/session.h"
 
@@ -59,8 +62,32 @@ std::string ModelSearchEvaluator::group_label(size_t group) const {
 
 Model ModelSearchEvaluator::variant(const std::set<size_t>& removed) const {
   if (removed.empty()) return quantized_;
-  return quantized_.with_scope(
-      std::make_shared<quant::QuantizationScope>(scope_without(*quantized_.scope(), removed, options_.restore_mode)));
+  auto scope =
+      std::make_shared<quant::QuantizationScope>(scope_without(*quantized_.scope(), removed, options_.restore_mode));
+  if (quantized_.ir_ptr() == reference_.ir_ptr() || options_.restore_mode != "activations_and_weights")
+    return quantized_.with_scope(scope);
+  // The base algorithm changed the FP32 graph (bias correction rewrites biases in place): a reverted layer gets its
+  // original FP32 parameters back, and so does the Add that carries a MatMul's bias, so that reverting every group
+  // gives the FP32 model exactly.
+  auto ir = std::make_shared<ir::Model>(quantized_.ir());
+  const auto& ref = reference_.ir().graph.initializers;
+  std::set<std::string> nodes;
+  for (size_t g : removed)
+    if (g < quantized_.scope()->groups.size())
+      for (const auto& n : quantized_.scope()->groups[g].nodes) nodes.insert(n);
+  std::set<std::string> outputs;
+  for (const auto& n : ir->graph.nodes)
+    if (nodes.count(n.name)) outputs.insert(n.outputs.begin(), n.outputs.end());
+  for (const auto& n : ir->graph.nodes) {
+    bool bias_add = n.op_type == "Add" && std::any_of(n.inputs.begin(), n.inputs.end(),
+                                                      [&](const std::string& v) { return outputs.count(v) > 0; });
+    if (!nodes.count(n.name) && !bias_add) continue;
+    for (const auto& v : n.inputs) {
+      auto it = ref.find(v);
+      if (it != ref.end() && ir->graph.initializers.count(v)) ir->graph.initializers[v] = it->second;
+    }
+  }
+  return Model(ir).with_scope(scope);
 }
 
 void ModelSearchEvaluator::share_reference(const ModelSearchEvaluator& other) {
