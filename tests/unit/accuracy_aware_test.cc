@@ -246,6 +246,18 @@ TEST(AccuracySearch, UnreachableBudgetReturnsTheBestModelFound) {
   EXPECT_NE(r.stop_reason.find("no group left"), std::string::npos);
 }
 
+TEST(AccuracySearch, AfterStepBacksExcludeEverythingGoesOnGreedily) {
+  MockEvaluator ev;
+  ev.groups = {0, 1, 2};
+  // Only all three together help; each alone or in pairs looks worse, so step backs exclude them all.
+  ev.full = [](const Removed& s) {
+    return std::map<std::string, double>{{"acc", s.size() == 3 ? 0.9 : 0.85 - 0.01 * s.size()}};
+  };
+  SearchResult r = run_search(ev, {});
+  EXPECT_TRUE(r.budget_met) << r.stop_reason;
+  EXPECT_EQ(r.removed, Removed({0, 1, 2}));
+}
+
 TEST(AccuracySearch, GivenBaselinesSkipTheFullReferenceRun) {
   MockEvaluator ev;
   ev.full = [](const Removed& s) { return std::map<std::string, double>{{"acc", s.count(0) ? 0.915 : 0.85}}; };
@@ -328,6 +340,7 @@ TEST(OutputDistance, CosineKlMse) {
 #include "quac/accuracy_aware.h"
 #include "quac/session.h"
 #include "quant/scope.h"
+#include "search/model_evaluator.h"
 #include "test_model_builder.h"
 
 namespace quac {
@@ -339,11 +352,13 @@ Model small_model() {
   b.input("x", DataType::kFloat, {-1, 2, 6, 6});
   b.initializer("w1", random_tensor(DataType::kFloat, {8, 2, 3, 3}, 5, 0.5f));
   b.initializer("w2", random_tensor(DataType::kFloat, {8, 8, 3, 3}, 6, 0.3f));
+  b.initializer("b1", random_tensor(DataType::kFloat, {8}, 8, 0.1f));
+  b.initializer("b2", random_tensor(DataType::kFloat, {8}, 9, 0.1f));
   b.initializer("w3", random_tensor(DataType::kFloat, {8 * 6 * 6, 4}, 7, 0.2f));
   b.initializer("shape", Tensor::from_vector<int64_t>({2}, {-1, 8 * 6 * 6}));
-  b.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  b.node("Conv", {"x", "w1", "b1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
   b.node("Relu", {"c1"}, {"r1"});
-  b.node("Conv", {"r1", "w2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  b.node("Conv", {"r1", "w2", "b2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
   b.node("Relu", {"c2"}, {"r2"});
   b.node("Reshape", {"r2", "shape"}, {"f"});
   b.node("MatMul", {"f", "w3"}, {"y"});
@@ -414,6 +429,27 @@ TEST(AccuracyAwareQuantization, MeetsAZeroBudgetByRevertingAndWritesTheReport) {
   EXPECT_NE(read_file((dir / "r.html").string()).find("<svg"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(read_file((dir / "r.json").string()))["result"]["groups_total"], 3);
   EXPECT_THROW(write_accuracy_report(r.report, (dir / "r.html").string()), Error);
+}
+
+TEST(AccuracyAwareQuantization, RevertingEveryGroupGivesFp32EvenAfterBiasCorrection) {
+  Model model = small_model();
+  auto engine = labelled_engine(model);
+  nlohmann::json params = kBase;
+  params["use_fast_bias"] = false;  // BiasCorrection rewrites the graph's biases in place
+  Model q = create_pipeline({{"DefaultQuantization", params}}, engine)->run(model);
+  ASSERT_NE(q.ir_ptr(), model.ir_ptr());
+  const Tensor& b_fp = model.ir().graph.initializers.at("b1");
+  const Tensor& b_q = q.ir().graph.initializers.at("b1");
+  bool changed = false;
+  for (int64_t i = 0; i < b_fp.numel(); ++i) changed = changed || b_fp.data<float>()[i] != b_q.data<float>()[i];
+  ASSERT_TRUE(changed) << "bias correction left b1 alone: this test would prove nothing";
+  search::ModelSearchEvaluator ev(model, q, engine->dataset_ptr(), *engine->metric(), {.num_threads = 1});
+  std::vector<size_t> groups = ev.revertible_groups();
+  std::set<size_t> all(groups.begin(), groups.end());
+  Tensor x = random_tensor(DataType::kFloat, {2, 2, 6, 6}, 77);
+  Tensor a = Session(model, {.num_threads = 1}).run(std::vector<Tensor>{x})[0];
+  Tensor b = Session(ev.variant(all), {.num_threads = 1}).run(std::vector<Tensor>{x})[0];
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_FLOAT_EQ(a.data<float>()[i], b.data<float>()[i]);
 }
 
 TEST(AccuracyAwareQuantization, OnlyActivationsKeepsTheRevertedGroupsWeightsInInt8) {
