@@ -1,18 +1,32 @@
 // quac quantize MODEL --data SPEC -o OUT.onnx [--preset performance|mixed] [--stat-subset-size N] [--ignore NAME|TYPE]
 //                [--target-device D] [--config FILE.json]
-// Runs DefaultQuantization (or the algorithms of a POT-style config) and writes a standard QDQ ONNX model.
+//                [--metric top1 --max-drop 0.01 [--drop-type relative] [--calib-data SPEC] [--report FILE.json]]
+// Runs DefaultQuantization, AccuracyAwareQuantization (when --metric or --max-drop is given, or the config names it),
+// or the algorithms of a POT-style config, and writes a standard QDQ ONNX model.
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
 
 #include "commands.h"
 #include "config/params.h"
 #include "core/progress.h"
 #include "ir/graph.h"
+#include "quac/accuracy_aware.h"
 #include "quac/pipeline.h"
 
 namespace quac::cli {
 namespace {
+
+struct AccuracyArgs {
+  std::string metric, drop_type = "absolute", calib_data, report, log_level = "info";
+  std::optional<double> max_drop;
+  std::optional<size_t> max_iter, ranking_subset_size;
+  size_t batch_size = 32;
+  bool metric_given = false;
+};
 
 struct QuantizeArgs {
   std::string model, data, output, config, preset = "performance", target_device = "ANY", range_estimator = "default",
@@ -22,6 +36,8 @@ struct QuantizeArgs {
   bool shuffle = false, no_compress = false, quiet = false;
   uint64_t seed = 0;
   int threads = 0;
+  // Accuracy control (AccuracyAwareQuantization).
+  AccuracyArgs accuracy;
 };
 
 nlohmann::json read_json(const std::string& path) {
@@ -34,7 +50,28 @@ nlohmann::json read_json(const std::string& path) {
   }
 }
 
-// Reads a POT-style config: model {model_name, model, weights}, engine {data, metric, batch_size},
+// engine.metric: "top1", ["top1", "mse"] or [{"name": "top1"}, ...] (POT's accuracy-checker style, names only).
+std::string read_metric_names(const nlohmann::json& m, const std::string& path) {
+  if (m.is_string()) return m.get<std::string>();
+  QUAC_CHECK(m.is_array() && !m.empty(), kInvalidArgument, path, ": expected a metric name or a list of names, got ",
+             m.dump());
+  std::string names;
+  for (size_t i = 0; i < m.size(); ++i) {
+    std::string name;
+    if (m[i].is_string()) {
+      name = m[i].get<std::string>();
+    } else {
+      config::ParamReader r(m[i], path + "[" + std::to_string(i) + "]");
+      name = r.required<std::string>("name");
+      r.accept("type");
+      r.finish();
+    }
+    names += (names.empty() ? "" : ",") + name;
+  }
+  return names;
+}
+
+// Reads a POT-style config: model {model_name, model, weights}, engine {data | data_source, metric, batch_size},
 // compression {target_device, algorithms: [{name, params}]}. Flags given on the command line win.
 std::vector<AlgorithmSpec> read_config(QuantizeArgs& args) {
   nlohmann::json j = read_json(args.config);
@@ -51,9 +88,14 @@ std::vector<AlgorithmSpec> read_config(QuantizeArgs& args) {
   auto engine = root.object("engine");
   engine.accept("type");
   engine.accept("device");
-  if (auto d = engine.optional<std::string>("data"); d && args.data.empty()) args.data = *d;
+  for (const char* key : {"data", "data_source"})
+    if (auto d = engine.optional<std::string>(key); d && args.data.empty()) args.data = *d;
+  if (auto c = engine.optional<std::string>("calibration_data"); c && args.accuracy.calib_data.empty())
+    args.accuracy.calib_data = *c;
+  if (engine.has("metric") && !args.accuracy.metric_given)
+    args.accuracy.metric = read_metric_names(engine.json().at("metric"), engine.path() + ".metric");
   engine.accept("metric");
-  engine.accept("batch_size");
+  if (auto b = engine.optional<size_t>("batch_size")) args.accuracy.batch_size = *b;
   engine.finish();
   auto compression = root.object("compression");
   std::string device = compression.get<std::string>("target_device", "ANY");
@@ -71,41 +113,163 @@ std::vector<AlgorithmSpec> read_config(QuantizeArgs& args) {
   return specs;
 }
 
+// DefaultQuantization's parameters from the flags.
+nlohmann::json default_params_from_flags(const QuantizeArgs& args, const Model& model) {
+  nlohmann::json params = {{"preset", args.preset},
+                           {"target_device", args.target_device},
+                           {"stat_subset_size", args.stat_subset_size},
+                           {"stat_batch_size", args.stat_batch_size},
+                           {"shuffle_data", args.shuffle},
+                           {"seed", args.seed},
+                           {"use_fast_bias", args.bias_correction == "fast"},
+                           {"activations", {{"range_estimator", {{"preset", args.range_estimator}}}}}};
+  params["saturation_fix"] = args.saturation_fix;
+  if (!args.model_type.empty()) params["model_type"] = args.model_type;
+  // --ignore takes node names or op types.
+  for (const auto& item : args.ignore) {
+    bool is_type = false, is_name = false;
+    for (const auto& n : model.ir().graph.nodes) {
+      is_type = is_type || n.op_type == item;
+      is_name = is_name || n.name == item;
+    }
+    QUAC_CHECK(is_type || is_name, kInvalidArgument, "--ignore: '", item, "' is neither a node name nor an op type of ",
+               args.model);
+    if (is_name)
+      params["ignored"]["scope"].push_back(item);
+    else
+      params["ignored"]["operations"].push_back({{"type", item}});
+  }
+  return params;
+}
+
+// Several metrics at once ("top1,mse"): each reports its own values; names must not collide.
+class MetricSet : public Metric {
+ public:
+  explicit MetricSet(std::vector<std::unique_ptr<Metric>> metrics) : metrics_(std::move(metrics)) {
+    std::set<std::string> seen;
+    for (const auto& m : metrics_)
+      for (const auto& [name, a] : m->attributes())
+        QUAC_CHECK(seen.insert(name).second, kInvalidArgument, "--metric: '", name, "' is given twice");
+  }
+  void update(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override {
+    for (auto& m : metrics_) m->update(outputs, annotations);
+  }
+  std::map<std::string, std::vector<double>> value() const override { return merge(&Metric::value); }
+  std::map<std::string, double> avg_value() const override { return merge(&Metric::avg_value); }
+  void reset() override {
+    for (auto& m : metrics_) m->reset();
+  }
+  std::map<std::string, MetricAttributes> attributes() const override { return merge(&Metric::attributes); }
+
+ private:
+  template <typename R>
+  R merge(R (Metric::*f)() const) const {
+    R out;
+    for (const auto& m : metrics_) {
+      auto part = (m.get()->*f)();
+      out.insert(part.begin(), part.end());
+    }
+    return out;
+  }
+  std::vector<std::unique_ptr<Metric>> metrics_;
+};
+
+std::shared_ptr<Metric> make_metric(const std::string& names) {
+  std::vector<std::unique_ptr<Metric>> metrics;
+  std::stringstream ss(names);
+  for (std::string name; std::getline(ss, name, ',');)
+    if (!name.empty()) metrics.push_back(create_metric(name));
+  QUAC_CHECK(!metrics.empty(), kInvalidArgument, "--metric: no metric name given");
+  if (metrics.size() == 1) return std::shared_ptr<Metric>(std::move(metrics[0]));
+  return std::make_shared<MetricSet>(std::move(metrics));
+}
+
+// Removes the files of a failed run so that nothing half-done is left behind.
+struct OutputGuard {
+  std::vector<std::string> paths;
+  bool committed = false;
+  ~OutputGuard() {
+    if (committed) return;
+    std::error_code ec;
+    for (const auto& p : paths) std::filesystem::remove(p, ec);
+  }
+};
+
+int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohmann::json& params,
+                       const std::string& params_path) {
+  const AccuracyArgs& a = args.accuracy;
+  QUAC_CHECK(!a.metric.empty(), kInvalidArgument,
+             "accuracy-aware quantization needs a metric (--metric, or engine.metric in --config)");
+  QUAC_CHECK(a.report.empty() || std::filesystem::path(a.report).extension() != ".html", kInvalidArgument,
+             "--report takes the JSON path; the HTML twin is written beside it");
+  bool info = a.log_level == "info" || a.log_level == "debug";
+  auto dataset = open_dataset(args.data, model);
+  QUAC_CHECK(dataset->size() > 0, kDatasetError, dataset->describe(), ": the validation dataset is empty");
+  QUAC_CHECK(dataset->has_annotations() || params.value("annotation_free", false), kDatasetError, dataset->describe(),
+             ": has no annotations; the metric needs them (or set annotation_free in the algorithm's params)");
+  AccuracyAwareOptions options;
+  if (!a.calib_data.empty()) options.calibration_data = open_dataset(a.calib_data, model);
+  std::filesystem::path out(args.output);
+  options.intermediate_dir = (out.parent_path() / (out.stem().string() + "_intermediate")).string();
+  if (info && !args.quiet)
+    options.log = [](const std::string& line) { std::fprintf(stderr, "[quac] %s\n", line.c_str()); };
+  auto engine = std::make_shared<Engine>(
+      dataset, make_metric(a.metric),
+      EngineOptions{.batch_size = a.batch_size, .num_threads = args.threads, .progress = !args.quiet});
+  AccuracyAwareResult r = accuracy_aware_quantization(model, *engine, params, options, params_path);
+  OutputGuard guard;
+  if (!args.no_compress) compress_model_weights(r.model);
+  guard.paths.push_back(args.output);
+  save_model(r.model, args.output);
+  if (!a.report.empty()) {
+    guard.paths.push_back(a.report);
+    guard.paths.push_back(std::filesystem::path(a.report).replace_extension(".html").string());
+    write_accuracy_report(r.report, a.report);
+  }
+  guard.committed = true;
+  std::printf("%s -> %s: %s\n", args.model.c_str(), args.output.c_str(), r.summary.c_str());
+  if (!r.budget_met) {
+    std::fprintf(stderr, "quac: accuracy budget not met: %s; the best model found was written to %s\n",
+                 r.summary.c_str(), args.output.c_str());
+    return kExitBudgetNotMet;
+  }
+  return 0;
+}
+
 int quantize_command(QuantizeArgs args) {
   Progress::set_quiet(args.quiet);
   std::vector<AlgorithmSpec> specs;
   if (!args.config.empty()) specs = read_config(args);
   QUAC_CHECK(!args.model.empty(), kInvalidArgument, "no model given (MODEL argument or model.model in --config)");
-  QUAC_CHECK(!args.data.empty(), kInvalidArgument, "no calibration data given (--data or engine.data in --config)");
+  QUAC_CHECK(!args.data.empty(), kInvalidArgument, "no data given (--data or engine.data in --config)");
   Model model = load_model(args.model);
+  const AccuracyArgs& a = args.accuracy;
+  bool flag_accuracy = a.max_drop.has_value() || a.metric_given;
   if (specs.empty()) {
-    nlohmann::json params = {{"preset", args.preset},
-                             {"target_device", args.target_device},
-                             {"stat_subset_size", args.stat_subset_size},
-                             {"stat_batch_size", args.stat_batch_size},
-                             {"shuffle_data", args.shuffle},
-                             {"seed", args.seed},
-                             {"use_fast_bias", args.bias_correction == "fast"},
-                             {"activations", {{"range_estimator", {{"preset", args.range_estimator}}}}}};
-    params["saturation_fix"] = args.saturation_fix;
-    if (!args.model_type.empty()) params["model_type"] = args.model_type;
-    // --ignore takes node names or op types.
-    for (const auto& item : args.ignore) {
-      bool is_type = false, is_name = false;
-      for (const auto& n : model.ir().graph.nodes) {
-        is_type = is_type || n.op_type == item;
-        is_name = is_name || n.name == item;
-      }
-      QUAC_CHECK(is_type || is_name, kInvalidArgument, "--ignore: '", item,
-                 "' is neither a node name nor an op type of ", args.model);
-      if (is_name)
-        params["ignored"]["scope"].push_back(item);
-      else
-        params["ignored"]["operations"].push_back({{"type", item}});
+    nlohmann::json params = default_params_from_flags(args, model);
+    if (!flag_accuracy) {
+      specs.push_back({"DefaultQuantization", params});
+    } else {
+      params["maximal_drop"] = a.max_drop.value_or(0.01);
+      params["drop_type"] = a.drop_type;
+      if (a.max_iter) params["max_iter_num"] = *a.max_iter;
+      if (a.ranking_subset_size) params["ranking_subset_size"] = *a.ranking_subset_size;
+      return run_accuracy_aware(args, model, params, "flags");
     }
-    specs.push_back({"DefaultQuantization", params});
+  } else {
+    for (size_t i = 0; i < specs.size(); ++i)
+      if (specs[i].name == "AccuracyAwareQuantization") {
+        QUAC_CHECK(specs.size() == 1, kInvalidArgument, args.config,
+                   ": AccuracyAwareQuantization must be the only algorithm in compression.algorithms");
+        auto& p = specs[i].params;
+        if (a.max_drop) p["maximal_drop"] = *a.max_drop;
+        if (a.drop_type != "absolute") p["drop_type"] = a.drop_type;
+        return run_accuracy_aware(args, model, p, "compression.algorithms[0].params");
+      }
+    QUAC_CHECK(!flag_accuracy, kInvalidArgument, args.config,
+               ": --metric/--max-drop need AccuracyAwareQuantization in compression.algorithms");
   }
-  auto dataset = open_dataset(args.data, model);
+  auto dataset = open_dataset(a.calib_data.empty() ? args.data : a.calib_data, model);
   auto engine = std::make_shared<Engine>(
       dataset, nullptr, EngineOptions{.batch_size = 32, .num_threads = args.threads, .progress = !args.quiet});
   auto pipeline = create_pipeline(specs, engine);
@@ -117,16 +281,63 @@ int quantize_command(QuantizeArgs args) {
   return 0;
 }
 
+void add_accuracy_options(CLI::App* cmd, AccuracyArgs& a) {
+  const char* group = "Accuracy control (AccuracyAwareQuantization; selected by --metric or --max-drop)";
+  cmd->add_option_function<std::string>(
+         "-m,--metric",
+         [&a](const std::string& v) {
+           a.metric = v;
+           a.metric_given = true;
+         },
+         "Metric(s) on --data, comma-separated: top1, top5, topK, mean_iou, pixel_accuracy, map, map_voc, map_coco, "
+         "f1, mse, mae")
+      ->group(group);
+  cmd->add_option_function<double>(
+         "--max-drop", [&a](const double& v) { a.max_drop = v; },
+         "Largest allowed drop of every metric (POT's maximal_drop; default 0.01)")
+      ->group(group);
+  cmd->add_option("--drop-type", a.drop_type, "absolute, or relative (allowed drop = baseline x max-drop)")
+      ->check(CLI::IsMember({"absolute", "relative"}))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--calib-data", a.calib_data, "Calibration data (default: --data); same spec syntax")->group(group);
+  cmd->add_option("--report", a.report,
+                  "Write the search report as JSON here, and an HTML twin (same name, .html) beside it")
+      ->group(group);
+  cmd->add_option_function<size_t>(
+         "--max-iter", [&a](const size_t& v) { a.max_iter = v; },
+         "Most revert iterations (POT's max_iter_num; default unlimited)")
+      ->group(group);
+  cmd->add_option_function<size_t>(
+         "--ranking-subset-size", [&a](const size_t& v) { a.ranking_subset_size = v; },
+         "Items used to rank groups (default 300)")
+      ->group(group);
+  cmd->add_option("--batch-size", a.batch_size, "Evaluation batch size")->capture_default_str()->group(group);
+  cmd->add_option("--log-level", a.log_level, "error, warning, info (one line per search event) or debug")
+      ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
+      ->capture_default_str()
+      ->group(group);
+}
+
 }  // namespace
 
 void add_quantize_command(CLI::App& app, CommandFn& fn) {
   auto args = std::make_shared<QuantizeArgs>();
-  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model to INT8 (standard QDQ ONNX) from calibration data");
+  CLI::App* cmd = app.add_subcommand(
+      "quantize",
+      "Quantize a model to INT8 (standard QDQ ONNX) from calibration data; with --metric/--max-drop (or "
+      "AccuracyAwareQuantization in --config), keep every metric within the accuracy budget by returning the most "
+      "harmful layers to FP32. Exit codes: 0 ok, 2 bad input, 3 budget not met (best model still written), 1 "
+      "internal error");
   cmd->add_option("model", args->model, "FP32 ONNX model (or model.model in --config)");
-  cmd->add_option("-d,--data", args->data, "Calibration data: npy:DIR, idx:DIR[,...], random[,n=N]");
+  cmd->add_option("-d,--data", args->data,
+                  "Calibration data, and validation data for accuracy control: npy:DIR, idx:DIR[,...,limit=N], "
+                  "random[,n=N]");
   cmd->add_option("-o,--output", args->output, "Output QDQ ONNX file (written atomically)")->required();
-  cmd->add_option("-c,--config", args->config,
-                  "POT-style JSON config: model {model}, engine {data}, compression {target_device, algorithms}");
+  cmd->add_option(
+      "-c,--config", args->config,
+      "POT-style JSON config: model {model}, engine {data_source, metric, batch_size}, compression {target_device, "
+      "algorithms: [{name, params}]} (AccuracyAwareQuantization selects accuracy control)");
   cmd->add_option("--preset", args->preset, "performance (symmetric) or mixed (asymmetric activations)")
       ->check(CLI::IsMember({"performance", "mixed"}))
       ->capture_default_str();
@@ -156,6 +367,7 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
                 "Keep FP32 weights behind QuantizeLinear (default: INT8 weight initializers)");
   cmd->add_option("-t,--threads", args->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress output");
+  add_accuracy_options(cmd, args->accuracy);
   cmd->callback([&fn, args] { fn = [args] { return quantize_command(*args); }; });
 }
 

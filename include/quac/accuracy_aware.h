@@ -1,0 +1,54 @@
+// Accuracy-aware quantization: the fastest model within the user's accuracy budget. Quantizes with the base
+// algorithm (DefaultQuantization) and, while some metric has dropped more than `maximal_drop`, returns the quantizer
+// groups most responsible for the drop to floating point. Parameters and defaults are POT's AccuracyAwareQuantization
+// (plus NNCF's restore_mode); it also runs as the pipeline algorithm "AccuracyAwareQuantization".
+//
+//   auto engine = std::make_shared<quac::Engine>(dataset, quac::create_metric("top1"));
+//   quac::AccuracyAwareResult r = quac::accuracy_aware_quantization(model, *engine, {{"maximal_drop", 0.01}});
+//   quac::save_model(r.model, "model_int8.onnx");
+//   quac::write_accuracy_report(r.report, "report.json");  // and report.html beside it
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "quac/dataset.h"
+#include "quac/model.h"
+#include "quac/pipeline.h"
+
+namespace quac {
+
+struct AccuracyAwareOptions {
+  // Calibration data for the base algorithm; null = the engine's (validation) dataset, as in POT.
+  std::shared_ptr<const Dataset> calibration_data;
+  // Where dump_intermediate_model writes iteration_K.onnx; empty = "intermediate_models" in the working directory.
+  std::string intermediate_dir;
+  // Median latency of FP32, full INT8 and the result (batch 1) for the report; cheap on small models.
+  bool measure_latency = true;
+  // Progress and log lines ("" = silent); errors are thrown, never logged.
+  std::function<void(const std::string&)> log;
+};
+
+struct AccuracyAwareResult {
+  Model model;  // the best model found (within budget when budget_met)
+  bool budget_met = false;
+  std::string summary;    // one line: "within budget: 3 of 41 groups reverted, top1 0.9012 (drop 0.0061 <= 0.0100)"
+  nlohmann::json report;  // every evaluation, the rankings, the final comparison (see write_accuracy_report)
+};
+
+// Throws kInvalidArgument naming the parameter (with its path in `params_path`) on an unknown key or a bad value,
+// kUnsupported for options quac does not implement, and dataset/metric errors as the Evaluator does. An unreachable
+// budget is not an error: budget_met is false and the model is the best one found.
+AccuracyAwareResult accuracy_aware_quantization(const Model& model, Engine& engine, const nlohmann::json& params,
+                                                const AccuracyAwareOptions& options = {},
+                                                const std::string& params_path = "params");
+
+// Writes the report as JSON at `json_path` and its self-contained HTML twin (same name, .html) beside it, both
+// atomically.
+void write_accuracy_report(const nlohmann::json& report, const std::string& json_path);
+// The HTML page for a report (inline SVG plots, no network access).
+std::string accuracy_report_html(const nlohmann::json& report);
+
+}  // namespace quac

@@ -1,0 +1,62 @@
+// SearchEvaluator over a real model: compiles the quantized model without the given groups (graph + a reduced
+// scope; the graph itself is never copied or edited) and runs the Evaluator on the requested items.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "quac/dataset.h"
+#include "quac/metric.h"
+#include "quac/model.h"
+#include "quant/scope.h"
+#include "search/accuracy_search.h"
+
+namespace quac::search {
+
+struct ModelEvaluatorOptions {
+  size_t batch_size = 32;
+  int num_threads = 0;
+  // NNCF's restore_mode: "activations_and_weights" (a reverted group runs in FP32) or "only_activations" (its
+  // weights stay INT8; only its activation quantizers are removed).
+  std::string restore_mode = "activations_and_weights";
+};
+
+class ModelSearchEvaluator : public SearchEvaluator {
+ public:
+  ModelSearchEvaluator(Model reference, Model quantized, std::shared_ptr<const Dataset> data, Metric& metric,
+                       ModelEvaluatorOptions options);
+  size_t size() const override { return data_->size(); }
+  std::vector<size_t> revertible_groups() const override;
+  std::string group_label(size_t group) const override;
+  std::map<std::string, MetricAttributes> metric_attributes() const override { return metric_.attributes(); }
+  EvalResult evaluate(const EvalRequest& request) override;
+
+  // The quantized model without `removed` (what the search returns).
+  Model variant(const std::set<size_t>& removed) const;
+  // Inferences actually run (evaluations on the whole set are cached and repeat for free).
+  size_t inferences() const { return inferences_; }
+  // Reuse another evaluator's reference (FP32) evaluations: same reference model and data.
+  void share_reference(const ModelSearchEvaluator& other);
+  const Model& quantized() const { return quantized_; }
+
+ private:
+  struct Key {
+    bool reference;
+    std::set<size_t> removed;
+    auto operator<=>(const Key&) const = default;
+  };
+  EvalResult run(const EvalRequest& request);
+  Model reference_, quantized_;
+  std::shared_ptr<const Dataset> data_;
+  Metric& metric_;
+  ModelEvaluatorOptions options_;
+  std::shared_ptr<std::map<Key, EvalResult>> reference_cache_ = std::make_shared<std::map<Key, EvalResult>>();
+  std::map<Key, EvalResult> cache_;  // whole-set evaluations
+  size_t inferences_ = 0;
+};
+
+// The scope without the given groups; in "only_activations" mode the groups' weight quantizers stay.
+quant::QuantizationScope scope_without(const quant::QuantizationScope& scope, const std::set<size_t>& removed,
+                                       const std::string& restore_mode);
+
+}  // namespace quac::search

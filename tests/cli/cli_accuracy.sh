@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Accuracy-aware quantization end to end: the MobileNet fixture with a global min/max activation range (which full
+# INT8 breaks) on 300 Fashion-MNIST test images, budget 0.01. The budget is then checked by an
+# independent 'quac evaluate' of the written file; the report (JSON + HTML) is checked; an unreachable budget exits
+# 3 and still writes the best model. Usage: cli_accuracy.sh QUAC_BINARY SOURCE_DIR
+set -euo pipefail
+QUAC=$1
+SRC=$2
+PY=/usr/bin/python3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+FMNIST=/usr/share/datasets/fashion-mnist
+MODEL=$SRC/tests/data/fixtures/mobilenet.onnx
+DATA="idx:$FMNIST,split=test,mean=0.2860,std=0.3530,limit=300"
+CALIB="idx:$FMNIST,split=train,mean=0.2860,std=0.3530,limit=100"
+passed=0
+
+# 1. POT-style config selecting AccuracyAwareQuantization.
+cat >"$work/aaq.json" <<JSON
+{"model": {"model_name": "mobilenet", "model": "$MODEL"},
+ "engine": {"data_source": "$DATA", "metric": "top1"},
+ "compression": {"target_device": "CPU", "algorithms": [{"name": "AccuracyAwareQuantization", "params": {
+   "maximal_drop": 0.01, "ranking_subset_size": 60, "stat_subset_size": 100, "use_fast_bias": false,
+   "activations": {"range_estimator": {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}}}}]}}
+JSON
+"$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -t 1 -o "$work/aaq.onnx" --report "$work/report.json" \
+  2>"$work/log.txt" || { cat "$work/log.txt"; exit 1; }
+grep -q "iteration 1" "$work/log.txt"  # progress/log lines on stderr
+test -s "$work/aaq.onnx" && test -s "$work/report.html"
+fp=$("$QUAC" evaluate "$MODEL" --data "$DATA" --json)
+q=$("$QUAC" evaluate "$work/aaq.onnx" --data "$DATA" --json)
+$PY - "$fp" "$q" "$work/report.json" "$work/report.html" <<'PY'
+import json, sys
+fp, q = (json.loads(a)["metrics"]["top1"] for a in sys.argv[1:3])
+report = json.load(open(sys.argv[3]))
+html = open(sys.argv[4]).read()
+res = report["result"]
+print(f"mobilenet (global min/max) on 300 images: FP32 {fp:.4f}, full INT8 {res['int8']['metrics']['top1']:.4f}, "
+      f"result {q:.4f}; {res['groups']}, {res['inferences']} inferences")
+assert res["budget_met"] is True, res
+assert fp - q <= 0.01 + 1e-9, (fp, q)                        # independent check of the written file
+assert abs(q - res["result"]["metrics"]["top1"]) < 1e-9, q   # the search measured what was written
+assert res["int8"]["drops"]["top1"] > 0.01, res["int8"]      # full INT8 really broke the budget
+assert res["groups_reverted"] >= 1 and res["groups_reverted"] < res["groups_total"], res
+assert res["groups"] == f"{res['groups_reverted']} of {res['groups_total']} groups reverted"
+evals = report["evaluations"]
+assert [e["phase"] for e in evals[:2]] == ["reference", "quantized"], evals[:2]
+for e in evals:
+    assert {"quantized_groups", "metrics", "drops", "seconds", "inferences"} <= e.keys(), e
+assert report["rankings"] and report["rankings"][0]["scores"], "no ranking recorded"
+for key in ("fp32", "int8", "result"):
+    assert res[key]["latency_ms"] > 0, key
+assert res["wall_seconds"] > 0 and res["inferences"] > 600
+assert "<svg" in html and "<script" not in html and "src=" not in html and "Latency" in html
+PY
+passed=$((passed + 1))
+
+# 2. Flags only (POT's default preset), relative budget: a tight budget (0.3% of
+# the baseline) forces reverts.
+"$QUAC" quantize "$MODEL" --data "$DATA" --calib-data "$CALIB" -t 1 --metric top1 --max-drop 0.003 --drop-type relative \
+  --ranking-subset-size 30 --quiet -o "$work/flags.onnx" --report "$work/flags.json"
+$PY - "$work/flags.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = r["metrics"]["top1"]
+assert r["maximal_drop"] == 0.003 and r["drop_type"] == "relative", r["maximal_drop"]
+assert abs(m["allowed_drop"] - 0.003 * m["baseline"]) < 1e-12, m
+assert r["result"]["budget_met"] is True and r["result"]["result"]["drops"]["top1"] <= m["allowed_drop"] + 1e-9, r
+PY
+test -s "$work/flags.onnx"
+passed=$((passed + 1))
+
+# 3. An unreachable budget: one clear line, exit 3, the best model and the report still written.
+# 2-bit weights and activations: one revert (max_iter_num 1) cannot bring the model back within 1%.
+cat >"$work/twobit.json" <<JSON
+{"model": {"model": "$MODEL"}, "engine": {"data_source": "$DATA", "metric": "top1"},
+ "compression": {"algorithms": [{"name": "AccuracyAwareQuantization", "params": {
+   "maximal_drop": 0.01, "max_iter_num": 1, "ranking_subset_size": 30, "stat_subset_size": 100,
+   "use_fast_bias": false, "weights": {"bits": 2}, "activations": {"bits": 2}}}]}}
+JSON
+set +e
+"$QUAC" quantize -c "$work/twobit.json" --calib-data "$CALIB" -t 1 --quiet -o "$work/none.onnx" --report "$work/none.json" \
+  2>"$work/err.txt" >/dev/null
+code=$?
+set -e
+test "$code" -eq 3 || { cat "$work/err.txt"; exit 1; }
+test "$(grep -c . "$work/err.txt")" -eq 1
+grep -q "accuracy budget not met" "$work/err.txt"
+test -s "$work/none.onnx" && test -s "$work/none.json"
+$PY -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; assert r['budget_met'] is False and r['iterations'] == 1, r" \
+  "$work/none.json"
+passed=$((passed + 1))
+
+# 4. Bad input: a clear error, exit 2, nothing written.
+$PY - "$work" <<'PY'
+import numpy as np, os, sys
+w = sys.argv[1]
+rng = np.random.default_rng(0)
+def write(name, x, y=None):
+    os.makedirs(f"{w}/{name}", exist_ok=True)
+    np.save(f"{w}/{name}/x.npy", x)
+    if y is not None:
+        np.save(f"{w}/{name}/y.npy", y)
+x = rng.standard_normal((40, 1, 28, 28)).astype(np.float32)
+y = rng.integers(0, 10, 40).astype(np.int64)
+write("good", x, y)
+write("shape", rng.standard_normal((40, 1, 27, 27)).astype(np.float32), y)
+nan = x.copy(); nan[5, 0, 3, 3] = np.nan
+write("nan", nan, y)
+write("noann", x)
+write("empty", x[:0], y[:0])
+PY
+expect_bad() {  # expect_bad NAME PATTERN ARGS...: exit 2, PATTERN in the message, no output file
+  local name=$1 pattern=$2
+  shift 2
+  set +e
+  "$QUAC" quantize "$@" --quiet -o "$work/bad_$name.onnx" --report "$work/bad_$name.json" 2>"$work/err_$name.txt"
+  local code=$?
+  set -e
+  if [ "$code" -ne 2 ] || ! grep -qi -- "$pattern" "$work/err_$name.txt" || [ -e "$work/bad_$name.onnx" ] ||
+    [ -e "$work/bad_$name.json" ]; then
+    echo "bad input '$name': exit $code, expected 2 and '$pattern':"
+    cat "$work/err_$name.txt"
+    exit 1
+  fi
+  passed=$((passed + 1))
+}
+expect_bad shape "input" "$MODEL" --data "npy:$work/shape" --metric top1 --max-drop 0.01
+expect_bad metric "mean_iou" "$MODEL" --data "npy:$work/good" --calib-data "$CALIB" --metric mean_iou --max-drop 0.01
+expect_bad nan "nan" "$MODEL" --data "npy:$work/nan" --calib-data "$CALIB" --metric top1 --max-drop 0.01
+expect_bad noann "annotations" "$MODEL" --data "npy:$work/noann" --calib-data "$CALIB" --metric top1 --max-drop 0.01
+expect_bad empty "empty" "$MODEL" --data "npy:$work/empty" --calib-data "$CALIB" --metric top1 --max-drop 0.01
+sed 's/"maximal_drop"/"maximal_drp"/' "$work/aaq.json" >"$work/typo.json"
+expect_bad typo "unknown key 'maximal_drp'" -c "$work/typo.json"
+expect_bad unknown_metric "top1" "$MODEL" --data "npy:$work/good" --metric top42x --max-drop 0.01
+echo "cli_accuracy: $passed passed, 0 failed"
