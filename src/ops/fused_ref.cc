@@ -286,17 +286,6 @@ void matmul_add_ref(KernelContext& ctx) {
   for (int64_t i = 0; i < y.numel(); ++i) yp[i] += c[i % s.N];
 }
 
-// quac-domain ops exist at every opset (the model usually does not import the "quac" domain: opset 0).
-#define QUAC_REGISTER_QUAC_REFERENCE(op, fn)                                                        \
-  QUAC_REGISTER_KERNEL({.domain = "quac",                                                           \
-                        .op_type = op,                                                              \
-                        .impl = "reference",                                                        \
-                        .priority = 0,                                                              \
-                        .min_opset = 0,                                                             \
-                        .factory = [](const KernelInfo&, std::string*) -> std::unique_ptr<Kernel> { \
-                          return std::make_unique<FunctionKernel>(fn);                              \
-                        }})
-
 QUAC_REGISTER_QUAC_REFERENCE("FusedConv", fused_conv_ref);
 QUAC_REGISTER_QUAC_REFERENCE("Pool", pool_ref);
 QUAC_REGISTER_QUAC_REFERENCE("Gelu", gelu_ref);

@@ -23,3 +23,15 @@ Tensor conv_forward_ref(const KernelContext& ctx, const Tensor& x, const Tensor&
 Tensor pool_forward_ref(const KernelContext& ctx, const Tensor& x, const std::string& mode);
 
 }  // namespace quac::ops
+
+// Registers the plain C++ reference kernel of a quac-domain op. quac ops exist at every opset (a model usually does
+// not import the "quac" domain: opset 0).
+#define QUAC_REGISTER_QUAC_REFERENCE(op, fn)                                                        \
+  QUAC_REGISTER_KERNEL({.domain = "quac",                                                           \
+                        .op_type = op,                                                              \
+                        .impl = "reference",                                                        \
+                        .priority = 0,                                                              \
+                        .min_opset = 0,                                                             \
+                        .factory = [](const KernelInfo&, std::string*) -> std::unique_ptr<Kernel> { \
+                          return std::make_unique<FunctionKernel>(fn);                              \
+                        }})

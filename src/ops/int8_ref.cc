@@ -174,19 +174,9 @@ void qpool_ref(KernelContext& ctx) {
   write_quantized(ctx, pool_forward_ref(ctx, x, mode), 3);
 }
 
-#define QUAC_REGISTER_INT8_REFERENCE(op, fn)                                                        \
-  QUAC_REGISTER_KERNEL({.domain = "quac",                                                           \
-                        .op_type = op,                                                              \
-                        .impl = "reference",                                                        \
-                        .priority = 0,                                                              \
-                        .min_opset = 0,                                                             \
-                        .factory = [](const KernelInfo&, std::string*) -> std::unique_ptr<Kernel> { \
-                          return std::make_unique<FunctionKernel>(fn);                              \
-                        }})
-
-QUAC_REGISTER_INT8_REFERENCE("QConv", qconv_ref);
-QUAC_REGISTER_INT8_REFERENCE("QMatMul", qmatmul_ref);
-QUAC_REGISTER_INT8_REFERENCE("QPool", qpool_ref);
+QUAC_REGISTER_QUAC_REFERENCE("QConv", qconv_ref);
+QUAC_REGISTER_QUAC_REFERENCE("QMatMul", qmatmul_ref);
+QUAC_REGISTER_QUAC_REFERENCE("QPool", qpool_ref);
 
 }  // namespace
 }  // namespace quac::ops
