@@ -1,4 +1,7 @@
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.h"
@@ -31,7 +34,23 @@ std::pair<std::string, Shape> parse_shape_flag(const std::string& value, const s
 
 }  // namespace quac::cli
 
+namespace {
+
+// libgomp reads its wait policy when it loads, before main. Its default makes idle workers spin for a long time at
+// every barrier, so a quac process whose cores are shared with other work runs several times slower (ResNet-18 on
+// 2 threads next to two busy loops: 83-193 ms median against 50-60 ms with a short spin), while a short spin costs
+// nothing measurable on an idle machine (bench/RESULTS.md, "OpenMP wait policy"). Unless the user chose a policy,
+// quac re-runs itself once with a short spin; if that fails it carries on with libgomp's default.
+void prefer_short_openmp_spin(char** argv) {
+  if (std::getenv("GOMP_SPINCOUNT") || std::getenv("OMP_WAIT_POLICY")) return;
+  if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  prefer_short_openmp_spin(argv);
   using namespace quac::cli;
   CLI::App app{"quac: post-training INT8 quantization with accuracy control, and the engine that measures it"};
   app.require_subcommand(1);
