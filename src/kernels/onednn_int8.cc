@@ -256,6 +256,28 @@ dnnl::memory s32_scalar(int32_t v) {
   return m;
 }
 
+// The runtime zero points of an INT8 primitive's source and destination (left out when zero).
+struct ZeroPoints {
+  bool src = false, dst = false;
+  dnnl::memory src_mem, dst_mem;
+  void configure(dnnl::primitive_attr& attr, int32_t src_zp, int32_t dst_zp) {
+    if (src_zp != 0) {
+      attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+      src = true;
+      src_mem = s32_scalar(src_zp);
+    }
+    if (dst_zp != 0) {
+      attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+      dst = true;
+      dst_mem = s32_scalar(dst_zp);
+    }
+  }
+  void add_to(std::unordered_map<int, dnnl::memory>& args) const {
+    if (src) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = src_mem;
+    if (dst) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = dst_mem;
+  }
+};
+
 // ------------------------------------------------------------------------------------------------------------------
 // quac.QConv (2-D)
 
@@ -346,8 +368,7 @@ class QConvKernel : public Kernel {
     dnnl::memory src(s.pd.src_desc(), eng, src_ptr), dst(s.pd.dst_desc(), eng, dst_ptr);
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst}, {DNNL_ARG_BIAS, s.bias}};
-    if (s.src_zp) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = s.src_zp_mem;
-    if (s.dst_zp) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = s.dst_zp_mem;
+    s.zp.add_to(args);
     s.conv.execute(strm, args);
     if (!direct) {
       if (int8_ || (y_q_.type == DataType::kFloat && !nhwc_out_)) {  // nhwc result, the output wants nchw/nChw8c
@@ -366,8 +387,8 @@ class QConvKernel : public Kernel {
     dt dst_dt = dt::f32;
     dnnl::convolution_forward::primitive_desc pd;
     dnnl::convolution_forward conv;
-    dnnl::memory weights, bias, src_zp_mem, dst_zp_mem;
-    bool src_zp = false, dst_zp = false;
+    dnnl::memory weights, bias;
+    ZeroPoints zp;
     dnnl::reorder src_reorder, dst_reorder;
   };
 
@@ -415,16 +436,7 @@ class QConvKernel : public Kernel {
         if (bias_.defined()) bias[i] = bias_.data<float>()[i] / acc_scale;
       }
       attr.set_output_scales(1 << 1, scales);
-      if (zx != 0) {
-        attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-        st->src_zp = true;
-        st->src_zp_mem = s32_scalar(zx);
-      }
-      if (y_q_.type != DataType::kFloat && y_q_.zp != 0) {
-        attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
-        st->dst_zp = true;
-        st->dst_zp_mem = s32_scalar(y_q_.zp);
-      }
+      st->zp.configure(attr, zx, y_q_.type != DataType::kFloat ? y_q_.zp : 0);
       if (y_q_.type == DataType::kFloat) sum_q.type = DataType::kFloat;  // dequantized into the f32 dst
     } else {
       st->dst_dt = dt::f32;
@@ -564,8 +576,7 @@ class QMatMulKernel : public Kernel {
                                                {DNNL_ARG_WEIGHTS, s.weights},
                                                {DNNL_ARG_BIAS, s.bias},
                                                {DNNL_ARG_DST, dnnl::memory(s.pd.dst_desc(), eng, dst_ptr)}};
-    if (s.src_zp) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = s.src_zp_mem;
-    if (s.dst_zp) args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = s.dst_zp_mem;
+    s.zp.add_to(args);
     s.prim.execute(strm, args);
     strm.wait();
     if (!direct) store_output(static_cast<const float*>(dst_ptr), false, out, false, y_q_, 1, 1, rows * n, threads);
@@ -576,8 +587,8 @@ class QMatMulKernel : public Kernel {
     int64_t rows = -1;
     dnnl::matmul::primitive_desc pd;
     dnnl::matmul prim;
-    dnnl::memory weights, bias, src_zp_mem, dst_zp_mem;
-    bool src_zp = false, dst_zp = false;
+    dnnl::memory weights, bias;
+    ZeroPoints zp;
   };
 
   void prepare(KernelContext& ctx, int64_t rows) {
@@ -602,16 +613,7 @@ class QMatMulKernel : public Kernel {
         if (bias_.defined()) bias[i] = bias_.data<float>()[i] / acc_scale;
       }
       attr.set_output_scales(1 << 1, scales);
-      if (zx != 0) {
-        attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-        st->src_zp = true;
-        st->src_zp_mem = s32_scalar(zx);
-      }
-      if (y_q_.type != DataType::kFloat && y_q_.zp != 0) {
-        attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
-        st->dst_zp = true;
-        st->dst_zp_mem = s32_scalar(y_q_.zp);
-      }
+      st->zp.configure(attr, zx, y_q_.type != DataType::kFloat ? y_q_.zp : 0);
     } else {
       if (bias_.defined()) bias.assign(bias_.data<float>(), bias_.data<float>() + n);
       final_div = 1.f;
