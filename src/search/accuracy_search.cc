@@ -277,7 +277,7 @@ SearchResult Search::run() {
   if (method_ == "auto") {
     method_ = "metric";
     for (const auto& [name, attr] : attributes_)
-      if (!reference.per_sample.count(name)) method_ = "cosine";
+      if (!attr.per_sample || !reference.per_sample.count(name)) method_ = "cosine";  // no per-sample meaning
   }
   if (method_ == "metric")
     for (const auto& [name, attr] : attributes_)

@@ -27,14 +27,17 @@ class MockEvaluator : public SearchEvaluator {
   std::function<std::map<std::string, double>(const Removed&)> full;
   std::function<std::map<std::string, double>(const Removed&)> subset;
   std::set<std::string> no_per_sample;  // metrics with no per-sample values
+  std::set<std::string> proxy_only;     // per-item values given, but the metric says they mean nothing (mAP, IoU)
   std::vector<EvalRequest> requests;
 
   size_t size() const override { return n; }
   std::vector<size_t> revertible_groups() const override { return groups; }
   std::map<std::string, MetricAttributes> metric_attributes() const override {
     std::map<std::string, MetricAttributes> a;
-    for (const auto& [name, v] : reference)
+    for (const auto& [name, v] : reference) {
       a[name] = {direction.count(name) ? direction.at(name) : "higher-better", "accuracy"};
+      a[name].per_sample = !proxy_only.count(name);
+    }
     return a;
   }
   EvalResult evaluate(const EvalRequest& r) override {
@@ -289,6 +292,19 @@ TEST(AccuracySearch, MetricWithoutPerSampleValuesRanksByOutputDistance) {
   o.ranking = "metric";
   MockEvaluator ev2 = ev;
   EXPECT_THROW(run_search(ev2, o), Error);  // no per-sample values to rank by
+}
+
+// A metric whose attributes say its per-item values have no per-sample meaning (the evaluator may still hand over
+// proxies, as for mAP or mean IoU) is ranked by output distance unless the user asks for the metric.
+TEST(AccuracySearch, DeclaredNonPerSampleMetricRanksByOutputDistance) {
+  MockEvaluator ev;
+  ev.proxy_only = {"acc"};
+  ev.full = [](const Removed& s) { return std::map<std::string, double>{{"acc", s.size() >= 2 ? 0.9 : 0.85}}; };
+  SearchOptions o;
+  o.ranking_subset_size = 5;
+  SearchResult r = run_search(ev, o);
+  EXPECT_EQ(r.ranking_method, "cosine");
+  EXPECT_TRUE(r.budget_met);
 }
 
 TEST(AccuracySearch, BadOptionsAreRefusedByName) {
