@@ -32,19 +32,7 @@ for name in $MODELS; do
   fi
 done
 
-run() {
-  local name=$1 threads=$2 engine=$3 out
-  shift 3
-  echo "$name threads=$threads $engine: $*" >&2
-  if out=$("$@" | grep '^{' | tail -n 1) && [[ -n "$out" ]]; then
-    echo "  $out" >&2
-  else
-    echo "  FAILED" >&2
-    out="error"
-    status=1
-  fi
-  printf '%s\t%s\t%s\t%s\n' "$name" "$threads" "$engine" "$out" >>"$records"
-}
+source bench/lib/records.sh  # run NAME THREADS ENGINE COMMAND...
 
 : >"$records"
 order=0

@@ -6,13 +6,7 @@ QUAC=$1
 PY=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0
-pass=0
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/lib/check.sh"
 
 # A model whose output name needs sanitising, with a dynamic batch dimension.
 $PY - "$work" <<'PYEOF'
@@ -66,5 +60,4 @@ check "nothing written on error" test -z "$(ls -A "$work/out2")"
 "$QUAC" benchmark "$work/id.onnx" --iterations 0 2>/dev/null; check "bad flag value exits 2" test $? -eq 2
 "$QUAC" frobnicate 2>/dev/null; check "unknown subcommand exits 2" test $? -eq 2
 
-echo "cli_basic: $pass passed, $fails failed"
-test "$fails" -eq 0
+finish cli_basic

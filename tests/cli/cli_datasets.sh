@@ -11,13 +11,7 @@ FMNIST=/usr/share/datasets/fashion-mnist
 MODEL="$SRC/tests/data/fixtures/cnn.onnx"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0
-pass=0
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "$0")/lib/check.sh"
 if [ ! -d "$FMNIST" ]; then
   echo "cli_datasets: skipped (dataset-fashion-mnist not installed)"
   exit 0
@@ -112,5 +106,4 @@ bad "escaping label" "outside" "images:$work/png,labels=$work/escape.txt"
 bad "size that does not fit" "size 32x32" "images:$work/png,size=32x32"
 bad "missing folder" "nowhere" "images:$work/nowhere"
 
-echo "cli_datasets: $pass passed, $fails failed"
-test "$fails" -eq 0
+finish cli_datasets

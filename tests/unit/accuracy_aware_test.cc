@@ -278,13 +278,18 @@ TEST(AccuracySearch, GivenBaselinesSkipTheFullReferenceRun) {
   EXPECT_THROW(run_search(ev, o), Error);
 }
 
+// A search that needs two reverts, with a ranking subset of 5, on `ev` as given (its metric "acc" set up by the test).
+SearchResult search_needing_two_reverts(MockEvaluator& ev, SearchOptions* o) {
+  ev.full = [](const Removed& s) { return std::map<std::string, double>{{"acc", s.size() >= 2 ? 0.9 : 0.85}}; };
+  o->ranking_subset_size = 5;
+  return run_search(ev, *o);
+}
+
 TEST(AccuracySearch, MetricWithoutPerSampleValuesRanksByOutputDistance) {
   MockEvaluator ev;
   ev.no_per_sample = {"acc"};
-  ev.full = [](const Removed& s) { return std::map<std::string, double>{{"acc", s.size() >= 2 ? 0.9 : 0.85}}; };
   SearchOptions o;
-  o.ranking_subset_size = 5;
-  SearchResult r = run_search(ev, o);
+  SearchResult r = search_needing_two_reverts(ev, &o);
   EXPECT_EQ(r.ranking_method, "cosine");
   EXPECT_TRUE(r.budget_met);
   EXPECT_EQ(r.ranking_subset.size(), 5u);
@@ -299,10 +304,8 @@ TEST(AccuracySearch, MetricWithoutPerSampleValuesRanksByOutputDistance) {
 TEST(AccuracySearch, DeclaredNonPerSampleMetricRanksByOutputDistance) {
   MockEvaluator ev;
   ev.proxy_only = {"acc"};
-  ev.full = [](const Removed& s) { return std::map<std::string, double>{{"acc", s.size() >= 2 ? 0.9 : 0.85}}; };
   SearchOptions o;
-  o.ranking_subset_size = 5;
-  SearchResult r = run_search(ev, o);
+  SearchResult r = search_needing_two_reverts(ev, &o);
   EXPECT_EQ(r.ranking_method, "cosine");
   EXPECT_TRUE(r.budget_met);
 }
