@@ -127,10 +127,8 @@ class ConvFusion : public Pass {
           GatedActivation gated;
           if (!gated_activation(graph, ctx, uses, y, &gated)) continue;
           add_post_op(conv, gated.op, gated.alpha, 0);
-          const ir::Node& mul = graph.nodes[gated.mul];
-          size_t a = gated.gate, b = gated.mul;
-          conv.outputs[0] = mul.outputs[0];
-          erase_nodes(graph, {a, b});
+          conv.outputs[0] = graph.nodes[gated.mul].outputs[0];
+          erase_nodes(graph, {gated.gate, gated.mul});
           again = changed = true;
         }
       }
