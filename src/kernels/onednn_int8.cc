@@ -49,6 +49,10 @@ bool int8_exact(const Tensor& w) {
   return true;
 }
 
+// Whether oneDNN picked an optimised implementation: a reference one (odd grouped shapes, say) is far slower than
+// the exact float path.
+bool optimised(const std::string& impl) { return impl.find("ref") == std::string::npos; }
+
 bool is_qdq(const std::string& op) { return op == "QDQ_U8" || op == "QDQ_S8"; }
 bool homogeneous(const std::string& op) { return op == "Relu" || op == "LeakyRelu" || op == "Clip" || op == "Sum"; }
 
@@ -191,7 +195,7 @@ bool post_ops_of(const ir::Node& node, std::vector<PostOp>* out_ops, std::string
       ++sums;
     else if (is_qdq(ops[i]) && !(alphas[i] > 0))
       return (*why = "invalid QDQ post-op scale", false);
-    else if (!is_qdq(ops[i]) && !known_post_op(ops[i]) ||
+    else if ((!is_qdq(ops[i]) && !known_post_op(ops[i])) ||
              (ops[i] == "Clip" && (std::isnan(alphas[i]) || std::isnan(betas[i])))) {
       *why = "unsupported post-op " + ops[i];
       return false;
@@ -311,14 +315,13 @@ class QConvKernel : public Kernel {
       ctx.fail("input " + shape_str(xs) + " does not match weights " + shape_str(w_.shape()));
     if (!state_ || state_->x_shape != xs) prepare(ctx, xs);
     State& s = *state_;
-    auto& eng = cpu_engine();
     auto& strm = cpu_stream();
     int threads = ctx.num_threads();
     int64_t n = xs[0], c = xs[1], hw_in = xs[2] * xs[3];
     int64_t m = s.y_shape[1], hw_out = s.y_shape[2] * s.y_shape[3];
 
-    // Source in the primitive's form: nhwc u8 (INT8) or nhwc f32 real values (float path).
-    void* src_ptr;
+    // Source in the primitive's form: nhwc u8 (INT8) or nhwc f32 real values (float path). The memories, reorders
+    // and argument map were made once in prepare(); a run only points them at this run's data.
     if (int8_) {
       const void* data = x.raw_data();
       if (x.dtype() == DataType::kInt8) {
@@ -327,17 +330,16 @@ class QConvKernel : public Kernel {
         data = tmp;
       }
       if (nhwc_in_) {
-        src_ptr = const_cast<void*>(data);
+        s.src.set_data_handle(const_cast<void*>(data));
       } else {
-        src_ptr = src_buf_.get(x.nbytes());
-        dnnl::memory from({to_dims(xs), dt::u8, tag::nchw}, eng, const_cast<void*>(data));
-        dnnl::memory to(s.pd.src_desc(), eng, src_ptr);
-        s.src_reorder.execute(strm, from, to);
+        s.src_user.set_data_handle(const_cast<void*>(data));
+        s.src.set_data_handle(src_buf_.get(x.nbytes()));
+        s.src_reorder.execute(strm, s.src_user, s.src);
       }
     } else {
       auto* f = static_cast<float*>(src_buf_.get(static_cast<size_t>(x.numel()) * sizeof(float)));
       dequantize_into(x, nhwc_in_, f, true, x_q_, n, c, hw_in, threads);
-      src_ptr = f;
+      s.src.set_data_handle(f);
     }
 
     Shape out_shape = nhwc_out_      ? Shape{n, s.y_shape[2], s.y_shape[3], m}
@@ -346,6 +348,7 @@ class QConvKernel : public Kernel {
     Tensor& out = ctx.allocate_output(0, y_q_.type, out_shape);
     bool direct = int8_ && nhwc_out_;
     void* dst_ptr = direct ? out.raw_data() : dst_buf_.get(s.pd.dst_desc().get_size());
+    s.dst.set_data_handle(dst_ptr);
     if (has_sum_) {
       const Tensor& sum = ctx.in(8);
       Shape ss = nhwc_sum_ ? Shape{sum.dim(0), sum.dim(3), sum.dim(1), sum.dim(2)} : sum.shape();
@@ -359,21 +362,15 @@ class QConvKernel : public Kernel {
       } else if (nhwc_sum_) {
         std::memcpy(dst_ptr, sum.raw_data(), sum.nbytes());
       } else {
-        dnnl::memory from({to_dims(s.y_shape), dnnl_type(sum.dtype()), tag::nchw}, eng,
-                          const_cast<void*>(sum.raw_data()));
-        dnnl::memory to({to_dims(s.y_shape), dnnl_type(sum.dtype()), tag::nhwc}, eng, dst_ptr);
-        reorder(from, to);
+        s.sum_user.set_data_handle(const_cast<void*>(sum.raw_data()));
+        s.sum_reorder.execute(strm, s.sum_user, s.dst);
       }
     }
-    dnnl::memory src(s.pd.src_desc(), eng, src_ptr), dst(s.pd.dst_desc(), eng, dst_ptr);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, dst}, {DNNL_ARG_BIAS, s.bias}};
-    s.zp.add_to(args);
-    s.conv.execute(strm, args);
+    s.conv.execute(strm, s.args);
     if (!direct) {
       if (int8_ || (y_q_.type == DataType::kFloat && !nhwc_out_)) {  // nhwc result, the output wants nchw/nChw8c
-        dnnl::memory to({to_dims(s.y_shape), s.dst_dt, blocked_out_ ? tag::nChw8c : tag::nchw}, eng, out.raw_data());
-        s.dst_reorder.execute(strm, dst, to);
+        s.out_user.set_data_handle(out.raw_data());
+        s.dst_reorder.execute(strm, s.dst, s.out_user);
       } else {
         store_output(static_cast<const float*>(dst_ptr), true, out, nhwc_out_, y_q_, n, m, hw_out, threads);
       }
@@ -389,10 +386,25 @@ class QConvKernel : public Kernel {
     dnnl::convolution_forward conv;
     dnnl::memory weights, bias;
     ZeroPoints zp;
-    dnnl::reorder src_reorder, dst_reorder;
+    // Handles set per run: the primitive's source and destination, the user-layout source, residual and output.
+    dnnl::memory src, dst, src_user, sum_user, out_user, scratchpad;
+    dnnl::reorder src_reorder, dst_reorder, sum_reorder;
+    std::unordered_map<int, dnnl::memory> args;
   };
 
   void prepare(KernelContext& ctx, const Shape& xs) {
+    if (int8_) {
+      try {
+        prepare_for(ctx, xs);
+        if (optimised(state_->pd.impl_info_str())) return;
+      } catch (const dnnl::error&) {
+      }
+      int8_ = false;  // no optimised INT8 primitive for this shape: exact float instead
+    }
+    prepare_for(ctx, xs);
+  }
+
+  void prepare_for(KernelContext& ctx, const Shape& xs) {
     auto st = std::make_unique<State>();
     st->x_shape = xs;
     Shape kernel = {w_.dim(2), w_.dim(3)}, o, pb, pe;
@@ -446,6 +458,7 @@ class QConvKernel : public Kernel {
     }
     if (!build_post_ops(post_ops_, d0, final_div, sum_q, pops)) ctx.fail("unsupported post-op");
     attr.set_post_ops(pops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // ours, reused across runs
     dnnl::memory::desc src_md(to_dims(xs), src_dt, tag::nhwc), dst_md(to_dims(st->y_shape), st->dst_dt, tag::nhwc);
     dnnl::memory::desc w_md(wdims, w_dt, tag::any), b_md({m}, dt::f32, tag::x);
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
@@ -468,13 +481,31 @@ class QConvKernel : public Kernel {
     }
     st->bias = dnnl::memory(b_md, eng);
     std::memcpy(st->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
-    if (int8_ && !nhwc_in_)
-      st->src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
-          eng, dnnl::memory::desc(to_dims(xs), dt::u8, tag::nchw), eng, st->pd.src_desc()));
-    if ((int8_ && !nhwc_out_) || y_q_.type == DataType::kFloat)
-      st->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(
-          eng, st->pd.dst_desc(), eng,
-          dnnl::memory::desc(to_dims(st->y_shape), st->dst_dt, blocked_out_ ? tag::nChw8c : tag::nchw)));
+    st->src = dnnl::memory(st->pd.src_desc(), eng, nullptr);
+    st->dst = dnnl::memory(st->pd.dst_desc(), eng, nullptr);
+    if (int8_ && !nhwc_in_) {
+      dnnl::memory::desc user(to_dims(xs), dt::u8, tag::nchw);
+      st->src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user, eng, st->pd.src_desc()));
+      st->src_user = dnnl::memory(user, eng, nullptr);
+    }
+    if (has_sum_ && !nhwc_sum_ && sum_q_.type != DataType::kFloat && st->dst_dt != dt::f32) {
+      dnnl::memory::desc user(to_dims(st->y_shape), dnnl_type(sum_q_.type), tag::nchw);
+      st->sum_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user, eng, st->pd.dst_desc()));
+      st->sum_user = dnnl::memory(user, eng, nullptr);
+    }
+    if ((int8_ && !nhwc_out_) || y_q_.type == DataType::kFloat) {
+      dnnl::memory::desc user(to_dims(st->y_shape), st->dst_dt, blocked_out_ ? tag::nChw8c : tag::nchw);
+      st->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->pd.dst_desc(), eng, user));
+      st->out_user = dnnl::memory(user, eng, nullptr);
+    }
+    const auto pad_desc = st->pd.scratchpad_desc();
+    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->args = {{DNNL_ARG_SRC, st->src},
+                {DNNL_ARG_WEIGHTS, st->weights},
+                {DNNL_ARG_DST, st->dst},
+                {DNNL_ARG_BIAS, st->bias},
+                {DNNL_ARG_SCRATCHPAD, st->scratchpad}};
+    st->zp.add_to(st->args);
     state_ = std::move(st);
   }
 
@@ -486,7 +517,7 @@ class QConvKernel : public Kernel {
   int64_t group_ = 1;
   bool has_sum_ = false, nhwc_in_ = false, nhwc_sum_ = false, nhwc_out_ = false, blocked_out_ = false, int8_ = false;
   std::unique_ptr<State> state_;
-  Scratch shift_buf_, src_buf_, dst_buf_;
+  Scratch shift_buf_, src_buf_, dst_buf_, pad_buf_;
   std::mutex mutex_;
 };
 
@@ -552,7 +583,6 @@ class QMatMulKernel : public Kernel {
     int64_t rows = x.numel() / k;
     if (!state_ || state_->rows != rows) prepare(ctx, rows);
     State& s = *state_;
-    auto& eng = cpu_engine();
     auto& strm = cpu_stream();
     int threads = ctx.num_threads();
     void* src_ptr;
@@ -572,12 +602,9 @@ class QMatMulKernel : public Kernel {
     Tensor& out = ctx.allocate_output(0, y_q_.type, ys);
     bool direct = int8_ || y_q_.type == DataType::kFloat;
     void* dst_ptr = direct ? out.raw_data() : dst_buf_.get(static_cast<size_t>(rows * n) * sizeof(float));
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(s.pd.src_desc(), eng, src_ptr)},
-                                               {DNNL_ARG_WEIGHTS, s.weights},
-                                               {DNNL_ARG_BIAS, s.bias},
-                                               {DNNL_ARG_DST, dnnl::memory(s.pd.dst_desc(), eng, dst_ptr)}};
-    s.zp.add_to(args);
-    s.prim.execute(strm, args);
+    s.src.set_data_handle(src_ptr);
+    s.dst.set_data_handle(dst_ptr);
+    s.prim.execute(strm, s.args);
     strm.wait();
     if (!direct) store_output(static_cast<const float*>(dst_ptr), false, out, false, y_q_, 1, 1, rows * n, threads);
   }
@@ -589,9 +616,23 @@ class QMatMulKernel : public Kernel {
     dnnl::matmul prim;
     dnnl::memory weights, bias;
     ZeroPoints zp;
+    dnnl::memory src, dst, scratchpad;  // handles set per run
+    std::unordered_map<int, dnnl::memory> args;
   };
 
   void prepare(KernelContext& ctx, int64_t rows) {
+    if (int8_) {
+      try {
+        prepare_for(ctx, rows);
+        if (optimised(state_->pd.impl_info_str())) return;
+      } catch (const dnnl::error&) {
+      }
+      int8_ = false;  // no optimised INT8 primitive for this shape: exact float instead
+    }
+    prepare_for(ctx, rows);
+  }
+
+  void prepare_for(KernelContext& ctx, int64_t rows) {
     auto st = std::make_unique<State>();
     st->rows = rows;
     int64_t k = w_.dim(0), n = w_.dim(1);
@@ -620,6 +661,7 @@ class QMatMulKernel : public Kernel {
     }
     if (!build_post_ops(post_ops_, d0, final_div, Quantizer{}, pops)) ctx.fail("unsupported post-op");
     attr.set_post_ops(pops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // ours, reused across runs
     dnnl::memory::desc src_md({rows, k}, src_dt, tag::ab), w_md({k, n}, w_dt, tag::any), b_md({1, n}, dt::f32, tag::ab),
         dst_md({rows, n}, dst_dt, tag::ab);
     st->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, b_md, dst_md), attr, eng);
@@ -637,6 +679,16 @@ class QMatMulKernel : public Kernel {
     }
     st->bias = dnnl::memory(b_md, eng);
     std::memcpy(st->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
+    st->src = dnnl::memory(st->pd.src_desc(), eng, nullptr);
+    st->dst = dnnl::memory(st->pd.dst_desc(), eng, nullptr);
+    const auto pad_desc = st->pd.scratchpad_desc();
+    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->args = {{DNNL_ARG_SRC, st->src},
+                {DNNL_ARG_WEIGHTS, st->weights},
+                {DNNL_ARG_BIAS, st->bias},
+                {DNNL_ARG_DST, st->dst},
+                {DNNL_ARG_SCRATCHPAD, st->scratchpad}};
+    st->zp.add_to(st->args);
     state_ = std::move(st);
   }
 
@@ -646,7 +698,7 @@ class QMatMulKernel : public Kernel {
   std::vector<float> w_scale_;
   bool int8_ = false;
   std::unique_ptr<State> state_;
-  Scratch src_buf_, dst_buf_;
+  Scratch src_buf_, dst_buf_, pad_buf_;
   std::mutex mutex_;
 };
 

@@ -316,13 +316,14 @@ TEST(Int8Lowering, FastQuantizeLinearIsExact) {
 }
 
 // x -> Q -> DQ -> MatMul / Gemm(DQ(w)) -> [Relu] -> [Q -> DQ]
-Model matmul_model(bool gemm, bool trans_b, bool x_u8, int x_zp, bool output_q, float y_scale, std::mt19937& rng) {
+Model matmul_model(bool gemm, bool trans_b, bool x_u8, int x_zp, bool output_q, float y_scale, std::mt19937& rng,
+                   int w_max = 64) {
   ModelBuilder b(13);
   int64_t k = 24, n = 10;
   b.input("x", DataType::kFloat, {3, k});
   b.initializer("xs", Tensor::scalar<float>(0.02f)).initializer("xz", zero_point(x_u8, x_zp));
   Shape ws = trans_b ? Shape{n, k} : Shape{k, n};
-  b.initializer("w", int8_weights(ws, rng, -64, 64));
+  b.initializer("w", int8_weights(ws, rng, -w_max, w_max));
   b.initializer("wsc", uniform({n}, rng, 0.002f, 0.01f)).initializer("wz", zeros_s8(n));
   b.node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}).node("DequantizeLinear", {"xq", "xs", "xz"}, {"xd"});
   b.node("DequantizeLinear", {"w", "wsc", "wz"}, {"wd"}, {ir::make_int_attr("axis", trans_b ? 0 : 1)});
@@ -348,11 +349,13 @@ TEST(Int8Lowering, MatMulAndGemm) {
     bool gemm, trans_b, x_u8;
     int x_zp;
     bool output_q;
+    int w_max = 64;  // 127: 8-bit weights, run as two exact halves on CPUs without VNNI
   };
   for (Case c : {Case{true, true, true, 10, true}, Case{true, false, false, -7, true},
-                 Case{false, false, true, 0, true}, Case{true, true, true, 128, false}}) {
-    std::mt19937 rng(c.gemm * 4 + c.trans_b * 2 + c.x_u8);
-    Model model = matmul_model(c.gemm, c.trans_b, c.x_u8, c.x_zp, c.output_q, 0.01f, rng);
+                 Case{false, false, true, 0, true}, Case{true, true, true, 128, false},
+                 Case{false, false, true, 3, true, 127}, Case{true, true, false, 0, false, 127}}) {
+    std::mt19937 rng(c.gemm * 4 + c.trans_b * 2 + c.x_u8 + c.w_max);
+    Model model = matmul_model(c.gemm, c.trans_b, c.x_u8, c.x_zp, c.output_q, 0.01f, rng, c.w_max);
     auto ops = lowered_ops(model);
     EXPECT_EQ(ops["quac.QMatMul"], 1);
     EXPECT_EQ(ops["MatMul"] + ops["Gemm"] + ops["Add"] + ops["Relu"], 0) << "bias Add and Relu fused";
