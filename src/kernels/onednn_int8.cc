@@ -49,9 +49,21 @@ bool int8_exact(const Tensor& w) {
   return true;
 }
 
-// Whether oneDNN picked an optimised implementation: a reference one (odd grouped shapes, say) is far slower than
-// the exact float path.
-bool optimised(const std::string& impl) { return impl.find("ref") == std::string::npos; }
+// Prepares the INT8 form of a kernel (*int8 true), keeping it when oneDNN made it with an optimised implementation;
+// otherwise (a reference implementation, far slower than the exact float path, for odd grouped shapes say, or no
+// primitive at all) prepares the float form instead. `impl` gives the prepared primitive's implementation name.
+template <typename Prepare, typename Impl>
+void prepare_int8_or_float(bool* int8, Prepare prepare, Impl impl) {
+  if (*int8) {
+    try {
+      prepare();
+      if (std::string(impl()).find("ref") == std::string::npos) return;
+    } catch (const dnnl::error&) {
+    }
+    *int8 = false;
+  }
+  prepare();
+}
 
 bool is_qdq(const std::string& op) { return op == "QDQ_U8" || op == "QDQ_S8"; }
 bool homogeneous(const std::string& op) { return op == "Relu" || op == "LeakyRelu" || op == "Clip" || op == "Sum"; }
@@ -393,15 +405,8 @@ class QConvKernel : public Kernel {
   };
 
   void prepare(KernelContext& ctx, const Shape& xs) {
-    if (int8_) {
-      try {
-        prepare_for(ctx, xs);
-        if (optimised(state_->pd.impl_info_str())) return;
-      } catch (const dnnl::error&) {
-      }
-      int8_ = false;  // no optimised INT8 primitive for this shape: exact float instead
-    }
-    prepare_for(ctx, xs);
+    prepare_int8_or_float(
+        &int8_, [&] { prepare_for(ctx, xs); }, [&] { return state_->pd.impl_info_str(); });
   }
 
   void prepare_for(KernelContext& ctx, const Shape& xs) {
@@ -621,15 +626,8 @@ class QMatMulKernel : public Kernel {
   };
 
   void prepare(KernelContext& ctx, int64_t rows) {
-    if (int8_) {
-      try {
-        prepare_for(ctx, rows);
-        if (optimised(state_->pd.impl_info_str())) return;
-      } catch (const dnnl::error&) {
-      }
-      int8_ = false;  // no optimised INT8 primitive for this shape: exact float instead
-    }
-    prepare_for(ctx, rows);
+    prepare_int8_or_float(
+        &int8_, [&] { prepare_for(ctx, rows); }, [&] { return state_->pd.impl_info_str(); });
   }
 
   void prepare_for(KernelContext& ctx, int64_t rows) {
