@@ -153,58 +153,67 @@ void compute_parameters(QuantizationScope& scope, const std::string& preset) {
   compute_parameters(scope, preset_parameters(preset));
 }
 
-void compute_parameters(QuantizationScope& scope, const ParameterConfig& config) {
-  for (auto& q : scope.quantizers) {
-    QUAC_CHECK(!q.range_min.empty() && q.range_min.size() == q.range_max.size(), kInternal, "quantizer of '", q.value,
-               "' has no range");
-    const QuantizerMode& mode = q.is_weight ? config.weights : config.activations;
-    int bits = q.spec.bits;
-    QUAC_CHECK(bits >= 2 && bits <= 16, kInvalidArgument, "quantizer of '", q.value, "': ", bits,
-               " bits (quac stores 2 to 16)");
-    bool asymmetric = !mode.symmetric;
-    int64_t full = (int64_t{1} << bits) - 1, half = int64_t{1} << (bits - 1);
-    if (mode.level_low && mode.level_high) {
-      q.spec.level_low = *mode.level_low;
-      q.spec.level_high = *mode.level_high;
-    } else if (q.is_weight && !asymmetric) {
-      q.spec.level_low = -(half - 1);
-      q.spec.level_high = half - 1;
-    } else if (asymmetric || q.range_min[0] >= 0) {
-      q.spec.level_low = 0;
-      q.spec.level_high = full;
+void compute_parameters(Quantizer& q, const QuantizerMode& mode) {
+  QUAC_CHECK(!q.range_min.empty() && q.range_min.size() == q.range_max.size(), kInternal, "quantizer of '", q.value,
+             "' has no range");
+  int bits = q.spec.bits;
+  QUAC_CHECK(bits >= 2 && bits <= 16, kInvalidArgument, "quantizer of '", q.value, "': ", bits,
+             " bits (quac stores 2 to 16)");
+  bool asymmetric = !mode.symmetric;
+  int64_t full = (int64_t{1} << bits) - 1, half = int64_t{1} << (bits - 1);
+  if (mode.level_low && mode.level_high) {
+    q.spec.level_low = *mode.level_low;
+    q.spec.level_high = *mode.level_high;
+  } else if (q.is_weight && !asymmetric) {
+    q.spec.level_low = -(half - 1);
+    q.spec.level_high = half - 1;
+  } else if (asymmetric || q.range_min[0] >= 0) {
+    q.spec.level_low = 0;
+    q.spec.level_high = full;
+  } else {
+    q.spec.level_low = -half;
+    q.spec.level_high = half - 1;
+  }
+  QUAC_CHECK(q.spec.level_low < q.spec.level_high && q.spec.level_low >= -32768 && q.spec.level_high <= 65535 &&
+                 (q.spec.level_low >= 0 || q.spec.level_high <= 32767),
+             kInvalidArgument, "quantizer of '", q.value, "': levels [", q.spec.level_low, ", ", q.spec.level_high,
+             "] do not fit a 16-bit integer type");
+  q.spec.symmetric = !asymmetric;
+  q.spec.is_signed = q.spec.level_low < 0;
+  q.scale.clear();
+  q.zero_point.clear();
+  for (size_t c = 0; c < q.range_min.size(); ++c) {
+    // The range always contains 0 so that zero (padding, ReLU) is exact.
+    float lo = std::min(q.range_min[c], 0.0f), hi = std::max(q.range_max[c], 0.0f);
+    float scale;
+    int64_t zp = 0;
+    if (asymmetric) {
+      scale = (hi - lo) / static_cast<float>(q.spec.level_high - q.spec.level_low);
+      if (scale > 0)
+        zp = std::clamp<int64_t>(std::llround(q.spec.level_low - lo / scale), q.spec.level_low, q.spec.level_high);
+    } else if (!q.spec.is_signed) {
+      // Symmetric over unsigned levels: the non-negative side only (negative values saturate to 0).
+      scale = hi / static_cast<float>(q.spec.level_high);
+      zp = q.spec.level_low;
     } else {
-      q.spec.level_low = -half;
-      q.spec.level_high = half - 1;
+      scale = std::max(std::fabs(lo), std::fabs(hi)) / static_cast<float>(q.spec.level_high);
     }
-    QUAC_CHECK(q.spec.level_low < q.spec.level_high && q.spec.level_low >= -32768 && q.spec.level_high <= 65535 &&
-                   (q.spec.level_low >= 0 || q.spec.level_high <= 32767),
-               kInvalidArgument, "quantizer of '", q.value, "': levels [", q.spec.level_low, ", ", q.spec.level_high,
-               "] do not fit a 16-bit integer type");
-    q.spec.symmetric = !asymmetric;
-    q.spec.is_signed = q.spec.level_low < 0;
-    q.scale.clear();
-    q.zero_point.clear();
-    for (size_t c = 0; c < q.range_min.size(); ++c) {
-      // The range always contains 0 so that zero (padding, ReLU) is exact.
-      float lo = std::min(q.range_min[c], 0.0f), hi = std::max(q.range_max[c], 0.0f);
-      float scale;
-      int64_t zp = 0;
-      if (asymmetric) {
-        scale = (hi - lo) / static_cast<float>(q.spec.level_high - q.spec.level_low);
-        if (scale > 0)
-          zp = std::clamp<int64_t>(std::llround(q.spec.level_low - lo / scale), q.spec.level_low, q.spec.level_high);
-      } else if (!q.spec.is_signed) {
-        // Symmetric over unsigned levels: the non-negative side only (negative values saturate to 0).
-        scale = hi / static_cast<float>(q.spec.level_high);
-        zp = q.spec.level_low;
-      } else {
-        scale = std::max(std::fabs(lo), std::fabs(hi)) / static_cast<float>(q.spec.level_high);
-      }
-      // A constant-zero tensor has no range; any positive scale represents it exactly.
-      if (!(scale > 0) || !std::isfinite(scale)) scale = 1.0f;
-      q.scale.push_back(scale);
-      q.zero_point.push_back(zp);
-    }
+    // A constant-zero tensor has no range; any positive scale represents it exactly.
+    if (!(scale > 0) || !std::isfinite(scale)) scale = 1.0f;
+    q.scale.push_back(scale);
+    q.zero_point.push_back(zp);
+  }
+}
+
+void compute_parameters(QuantizationScope& scope, const ParameterConfig& config) {
+  for (auto& q : scope.quantizers) compute_parameters(q, q.is_weight ? config.weights : config.activations);
+}
+
+void raise_weight_bits(QuantizationScope& scope, const std::set<size_t>& groups, int bits) {
+  for (auto& q : scope.quantizers) {
+    if (!q.is_weight || q.group < 0 || !groups.count(static_cast<size_t>(q.group)) || q.spec.bits >= bits) continue;
+    q.spec.bits = bits;
+    compute_parameters(q, QuantizerMode{.symmetric = q.spec.symmetric});
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "quac/dataset.h"
@@ -55,5 +56,12 @@ ParameterConfig preset_parameters(const std::string& preset);
 // Explicit levels replace those (signed storage when level_low < 0). Ranges are first widened to contain 0.
 void compute_parameters(QuantizationScope& scope, const ParameterConfig& config);
 void compute_parameters(QuantizationScope& scope, const std::string& preset);
+// One quantizer (its spec.bits and range set).
+void compute_parameters(Quantizer& quantizer, const QuantizerMode& mode);
+
+// POT's GNA accuracy control: the weight quantizers of `groups` (scope group indices) get `bits` bits (16: INT16),
+// their levels, scales and zero points recomputed from their ranges, keeping their mode. Weights already that wide
+// stay as they are.
+void raise_weight_bits(QuantizationScope& scope, const std::set<size_t>& groups, int bits);
 
 }  // namespace quac::quant
