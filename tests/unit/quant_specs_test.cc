@@ -114,6 +114,12 @@ TEST(QuantSpecs, PresetsSetModesOfWeightsAndActivations) {
     bool nonzero = false;
     for (int64_t i = 0; i < zp->numel(); ++i) nonzero = nonzero || zp->scalar_as_int(i) != 0;
     EXPECT_EQ(nonzero, weights_asym) << preset;
+    // The INT8 lowering declines non-zero weight zero points: the fast run is the exact QDQ reference.
+    Tensor x = random_tensor(DataType::kFloat, {3, 2, 6, 6}, 31);
+    EXPECT_LT(rel_l2(Session(q, {.reference_kernels_only = true}).run(std::vector<Tensor>{x})[0],
+                     Session(q).run(std::vector<Tensor>{x})[0]),
+              1e-3)
+        << preset;
     errors[preset] = quantized_error(model, q);
     EXPECT_LT(errors[preset], 0.05) << preset;
     EXPECT_GT(errors[preset], 0.0) << preset;
@@ -226,6 +232,12 @@ TEST(QuantSpecs, GnaQuantizesActivationsIn16Bits) {
   EXPECT_EQ(ms_nodes, 6u);  // Q and DQ for x, r1, f
   expect_valid_onnx(*qdq);
   expect_valid_onnx(*acc.executable());
+  for (const Model* m : {&perf, &acc}) {
+    Tensor x = random_tensor(DataType::kFloat, {3, 2, 6, 6}, 32);
+    EXPECT_LT(rel_l2(Session(*m, {.reference_kernels_only = true}).run(std::vector<Tensor>{x})[0],
+                     Session(*m).run(std::vector<Tensor>{x})[0]),
+              1e-3);
+  }
   double e_cpu = quantized_error(model, cpu), e_perf = quantized_error(model, perf),
          e_acc = quantized_error(model, acc);
   EXPECT_LT(e_perf, e_cpu) << "16-bit activations must beat 8-bit ones";
