@@ -195,7 +195,6 @@ Model align_activation_channels(const Model& model, const Dataset& data, const C
   auto out = std::make_shared<ir::Model>(fp);
   ir::Graph& g = out->graph;
   size_t n_aligned = 0;
-  std::set<std::string> changed;
   for (const auto& p : pairs) {
     if (bad.count(p.x)) continue;
     const ChannelSamples& s = stats.at(p.x);
@@ -215,7 +214,6 @@ Model align_activation_channels(const Model& model, const Dataset& data, const C
       Tensor b_in = g.initializers.at(p.b_in.back()).clone();
       for (size_t c = 0; c < C; ++c) b_in.data<float>()[c] -= static_cast<float>(mean[c]);
       g.initializers[p.b_in.back()] = std::move(b_in);
-      changed.insert(p.b_in.back());
       Tensor b_out = g.initializers.at(p.b_out).clone();
       for (int64_t oc = 0; oc < cout; ++oc) {
         double shift = 0;
@@ -227,7 +225,6 @@ Model align_activation_channels(const Model& model, const Dataset& data, const C
         b_out.data<float>()[oc] += static_cast<float>(shift);
       }
       g.initializers[p.b_out] = std::move(b_out);
-      changed.insert(p.b_out);
     }
     // Scales: relative to the median positive range, clipped to [0.01, 100]; empty ranges stay.
     std::vector<double> positive;
@@ -243,12 +240,10 @@ Model align_activation_channels(const Model& model, const Dataset& data, const C
       for (size_t c = 0; c < C; ++c)
         for (int64_t k = 0; k < per; ++k) w_in.data<float>()[static_cast<int64_t>(c) * per + k] /= f[c];
       g.initializers[p.w_in] = std::move(w_in);
-      changed.insert(p.w_in);
       for (const auto& name : p.b_in) {
         Tensor b = g.initializers.at(name).clone();
         for (size_t c = 0; c < C; ++c) b.data<float>()[c] /= f[c];
         g.initializers[name] = std::move(b);
-        changed.insert(name);
       }
       for (int64_t oc = 0; oc < cout; ++oc)
         for (int64_t c = 0; c < p.channels; ++c)
@@ -256,21 +251,7 @@ Model align_activation_channels(const Model& model, const Dataset& data, const C
             wo[(oc * p.channels + c) * kernel + k] *= static_cast<float>(f[static_cast<size_t>(c)]);
     }
     g.initializers[p.w_out] = std::move(w_out);
-    changed.insert(p.w_out);
     ++n_aligned;
-  }
-  // New names for the new values: accuracy control gives a reverted layer its original FP32 initializers back by
-  // name, which must not undo half of an alignment (producer restored, consumer still compensating). Renamed, the
-  // aligned values stay, and a reverted layer computes the same FP32 function.
-  for (const auto& name : changed) {
-    std::string renamed = name + "_aligned";
-    for (int k = 2; g.initializers.count(renamed) || g.find_value_info(renamed); ++k)
-      renamed = name + "_aligned" + std::to_string(k);
-    g.initializers[renamed] = std::move(g.initializers.at(name));
-    g.initializers.erase(name);
-    for (auto& node : g.nodes)
-      for (auto& in : node.inputs)
-        if (in == name) in = renamed;
   }
   if (aligned) *aligned = n_aligned;
   return Model(out);

@@ -7,9 +7,7 @@
 //           (exact because the consumer does not pad); done only when both biases exist, as in POT;
 //   scales: f_c = (hi_c - lo_c) / median of the positive ranges, clipped to [0.01, 100]; the producer's weights and
 //           bias rows of channel c are divided by f_c, the consumer's input channel c multiplied by f_c.
-// The result is the same function in FP32 (up to rounding) with every channel of X centred and of similar width. The
-// changed initializers get new names ("<name>_aligned"), so that accuracy control, which restores a reverted layer's
-// original initializers by name, keeps aligned pairs consistent.
+// The result is the same function in FP32 (up to rounding) with every channel of X centred and of similar width.
 // DefaultQuantization runs it first, as POT does.
 #pragma once
 
