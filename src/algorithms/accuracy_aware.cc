@@ -12,6 +12,7 @@
 
 #include "algorithms/accuracy_aware_util.h"
 #include "algorithms/algorithm.h"
+#include "algorithms/default_quantization.h"
 #include "quac/evaluator.h"
 #include "quac/session.h"
 #include "quant/scope.h"
@@ -207,7 +208,9 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   // POT's GNA variant (AccuracyAwareGNA): the baseline is the INT16 model (the base algorithm with the accuracy
   // preset) and reverting a group raises its weights from INT8 to INT16 (GNA's activations are 16-bit already).
   bool gna = base_params.value("target_device", "ANY") == "GNA";
-  Model reference = fp32;
+  // Reverted layers get their FP32 initializers back from the model the base algorithm quantized (after SmoothQuant
+  // and ActivationChannelAlignment: the same function as the user's), never half of an aligned pair.
+  Model reference = prepare_fp32_model(p.base_algorithm, base_params, fp32, calib_engine, "base_algorithm");
   if (gna) {
     nlohmann::json int16 = base_params;
     int16["preset"] = "accuracy";

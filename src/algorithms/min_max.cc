@@ -8,6 +8,7 @@
 #include "algorithms/activation_channel_alignment.h"
 #include "algorithms/algorithm.h"
 #include "algorithms/bias_correction.h"
+#include "algorithms/default_quantization.h"
 #include "algorithms/smooth_quant.h"
 #include "quant/calibrate.h"
 #include "quant/placement.h"
@@ -173,8 +174,9 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
 class MinMaxQuantization : public Algorithm {
  public:
   explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
-  Model run(const Model& input, Engine& engine) override {
-    Model model = input;
+  // SmoothQuant and ActivationChannelAlignment: the FP32 model that is quantized (see default_quantization.h).
+  Model prepare(const Model& input, Engine& engine) const {
+    Model model(input.ir_ptr());
     if (p_.smooth_quant_alpha >= 0) {
       SmoothQuantOptions sq;
       sq.alpha = p_.smooth_quant_alpha;
@@ -184,7 +186,7 @@ class MinMaxQuantization : public Algorithm {
       sq.seed = p_.calibration.seed;
       sq.num_threads = engine.options().num_threads;
       sq.ignored_nodes = p_.placement.ignored.names;
-      model = smooth_quant(input, engine.dataset(), sq);
+      model = smooth_quant(model, engine.dataset(), sq);
     }
     if (p_.is_default_quantization && p_.channel_alignment) {
       // POT's DefaultQuantization: ActivationChannelAlignment, then MinMaxQuantization, then the bias correction.
@@ -198,6 +200,11 @@ class MinMaxQuantization : public Algorithm {
       ca.ignored_nodes = p_.placement.ignored.names;
       model = align_activation_channels(model, engine.dataset(), ca);
     }
+    return model;
+  }
+
+  Model run(const Model& input, Engine& engine) override {
+    Model model = prepare(input, engine);
     quant::PlacementOptions placement = p_.placement;
     if (p_.transformer) quant::add_transformer_ignored(model.ir().graph, placement.ignored);
     if (model.opset() < 13) placement.per_channel_weights = false;  // per-axis QDQ needs opset 13
@@ -235,4 +242,15 @@ QUAC_REGISTER_ALGORITHM("DefaultQuantization", [](config::ParamReader& r) -> std
 });
 
 }  // namespace
+
+Model prepare_fp32_model(const std::string& algorithm, const nlohmann::json& params, const Model& model, Engine& engine,
+                         const std::string& path) {
+  QUAC_CHECK(algorithm == "MinMaxQuantization" || algorithm == "DefaultQuantization", kInvalidArgument, path, ": '",
+             algorithm, "' is not MinMaxQuantization or DefaultQuantization");
+  config::ParamReader reader(params, path);
+  MinMaxQuantization algo(read_params(reader, algorithm == "DefaultQuantization"));
+  reader.finish();
+  return algo.prepare(model, engine);
+}
+
 }  // namespace quac::algorithms

@@ -8,14 +8,17 @@
 #include <cmath>
 
 #include "algorithms/activation_channel_alignment.h"
+#include "algorithms/default_quantization.h"
 #include "core/random.h"
 #include "ir/onnx/onnx_io.h"
+#include "quac/metric.h"
 #include "quac/pipeline.h"
 #include "quac/session.h"
 #include "quant/calibrate.h"
 #include "quant/placement.h"
 #include "quant/qdq.h"
 #include "quant/transformer_scope.h"
+#include "search/model_evaluator.h"
 #include "test_model_builder.h"
 
 namespace quac {
@@ -369,6 +372,23 @@ TEST(QuantSpecs, ActivationChannelAlignmentIsRegisteredAndRunByDefaultQuantizati
   // DefaultQuantization aligns first (POT's order); activation_channel_alignment false (quac's switch) does not.
   Model dq = create_pipeline({{"DefaultQuantization", {{"stat_subset_size", 16}}}}, engine)->run(model);
   EXPECT_NE(dq.ir().graph.initializer("w1")->data<float>()[0], model.ir().graph.initializer("w1")->data<float>()[0]);
+  // Accuracy control restores a reverted layer's initializers from the model DefaultQuantization quantized: reverting
+  // the producer alone keeps the aligned pair's FP32 function (from the user's model, one side would be undone).
+  Model prepared = algorithms::prepare_fp32_model("DefaultQuantization", {{"stat_subset_size", 16}}, model, *engine);
+  auto metric = create_metric("top1");
+  int producer_group = -1;
+  for (const auto& qz : dq.scope()->quantizers)
+    if (qz.value == "x") producer_group = qz.group;
+  ASSERT_GE(producer_group, 0);
+  Tensor x = random_tensor(DataType::kFloat, {2, 3, 6, 6}, 41);
+  Tensor fp = Session(model).run(std::vector<Tensor>{x})[0];
+  search::ModelSearchEvaluator ev(prepared, dq, engine->dataset_ptr(), *metric, {.num_threads = 1});
+  std::set<size_t> producer{static_cast<size_t>(producer_group)};
+  EXPECT_LT(rel_l2(fp, Session(prepared).run(std::vector<Tensor>{x})[0]), 1e-5);
+  EXPECT_LT(rel_l2(fp, Session(ev.variant(producer)).run(std::vector<Tensor>{x})[0]), 0.05);
+  search::ModelSearchEvaluator from_user(model, dq, engine->dataset_ptr(), *metric, {.num_threads = 1});
+  EXPECT_GT(rel_l2(fp, Session(from_user.variant(producer)).run(std::vector<Tensor>{x})[0]), 0.5)
+      << "restoring from the user's model must break the pair (else this test proves nothing)";
   Model off =
       create_pipeline({{"DefaultQuantization", {{"stat_subset_size", 16}, {"activation_channel_alignment", false}}}},
                       engine)
