@@ -12,6 +12,7 @@
 
 #include "algorithms/accuracy_aware_util.h"
 #include "algorithms/algorithm.h"
+#include "algorithms/default_quantization.h"
 #include "quac/evaluator.h"
 #include "quac/session.h"
 #include "quant/scope.h"
@@ -92,9 +93,13 @@ AccuracyAwareParams read_accuracy_aware_params(config::ParamReader& r) {
       p.base_params[key] = value;
       r.accept(key);
     }
-  QUAC_CHECK(p.base_params.value("target_device", "ANY") != "GNA", kUnsupported, r.path(),
-             ".target_device: the GNA variant (reverting groups to INT16, baseline the INT16 model) needs 16-bit "
-             "QuantizeLinear/DequantizeLinear export, which quac does not implement yet");
+  if (p.base_params.value("target_device", "ANY") == "GNA") {
+    // POT's GNA variant turns these off: its baseline is already quantized and reverting changes bit widths.
+    QUAC_CHECK(!p.annotation_free && !p.convert_to_mixed_preset && p.restore_mode == "activations_and_weights",
+               kInvalidArgument, r.path(),
+               ": annotation_free, convert_to_mixed_preset and restore_mode do not apply to target_device GNA "
+               "(reverting raises a group's weights to INT16)");
+  }
   make_base_algorithm(p.base_algorithm, p.base_params, r.path());  // validates the base parameters now
   return p;
 }
@@ -200,10 +205,29 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   log("quantizing with " + p.base_algorithm);
   nlohmann::json base_params = p.base_params;
   Model quantized = make_base_algorithm(p.base_algorithm, base_params, "base_algorithm")->run(fp32, calib_engine);
+  // POT's GNA variant (AccuracyAwareGNA): the baseline is the INT16 model (the base algorithm with the accuracy
+  // preset) and reverting a group raises its weights from INT8 to INT16 (GNA's activations are 16-bit already).
+  bool gna = base_params.value("target_device", "ANY") == "GNA";
+  // Reverted layers get their FP32 initializers back from the model the base algorithm quantized (after SmoothQuant
+  // and ActivationChannelAlignment: the same function as the user's), never half of an aligned pair.
+  Model reference = prepare_fp32_model(p.base_algorithm, base_params, fp32, calib_engine, "base_algorithm");
+  if (gna) {
+    nlohmann::json int16 = base_params;
+    int16["preset"] = "accuracy";
+    // INT16 weights whatever bits the INT8 model uses (explicit 8-bit levels do not carry over).
+    int16["weights"]["bits"] = 16;
+    int16["weights"].erase("level_low");
+    int16["weights"].erase("level_high");
+    notes.push_back(
+        "target_device GNA: the baseline is the INT16 model (accuracy preset); a reverted group's weights "
+        "go from INT8 to INT16");
+    log(notes.back().get<std::string>());
+    reference = make_base_algorithm(p.base_algorithm, int16, "base_algorithm")->run(fp32, calib_engine);
+  }
   search::ModelEvaluatorOptions eo{.batch_size = engine.options().batch_size,
                                    .num_threads = engine.options().num_threads,
-                                   .restore_mode = p.restore_mode};
-  auto evaluator = std::make_unique<search::ModelSearchEvaluator>(fp32, quantized, data, *engine.metric(), eo);
+                                   .restore_mode = gna ? "int16_weights" : p.restore_mode};
+  auto evaluator = std::make_unique<search::ModelSearchEvaluator>(reference, quantized, data, *engine.metric(), eo);
   std::vector<std::unique_ptr<search::ModelSearchEvaluator>> retired;  // their inferences count too
   search::SearchOptions so = p.search;
   so.log = options.log;
@@ -222,7 +246,7 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
       if (mixed.contains("activations") && mixed["activations"].contains("mode")) mixed["activations"].erase("mode");
       log("convert_to_mixed_preset: quantizing with the mixed preset (asymmetric activations)");
       Model q_mixed = make_base_algorithm(p.base_algorithm, mixed, "base_algorithm")->run(fp32, calib_engine);
-      auto ev_mixed = std::make_unique<search::ModelSearchEvaluator>(fp32, q_mixed, data, *engine.metric(), eo);
+      auto ev_mixed = std::make_unique<search::ModelSearchEvaluator>(reference, q_mixed, data, *engine.metric(), eo);
       ev_mixed->share_reference(*evaluator);
       search::SearchResult s1 = search::run_search(*ev_mixed, probe);
       double perf = worst_excess(s0, s0.quantized_metrics), mix = worst_excess(s0, s1.quantized_metrics);
@@ -252,7 +276,7 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
       if (t.params != base_params) {
         base_params = t.params;
         Model q_tuned = make_base_algorithm(p.base_algorithm, base_params, "base_algorithm")->run(fp32, calib_engine);
-        auto ev_tuned = std::make_unique<search::ModelSearchEvaluator>(fp32, q_tuned, data, *engine.metric(), eo);
+        auto ev_tuned = std::make_unique<search::ModelSearchEvaluator>(reference, q_tuned, data, *engine.metric(), eo);
         ev_tuned->share_reference(*evaluator);
         retired.push_back(std::move(evaluator));
         evaluator = std::move(ev_tuned);

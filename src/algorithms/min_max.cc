@@ -5,12 +5,15 @@
 #include <cstdio>
 #include <limits>
 
+#include "algorithms/activation_channel_alignment.h"
 #include "algorithms/algorithm.h"
 #include "algorithms/bias_correction.h"
+#include "algorithms/default_quantization.h"
 #include "algorithms/smooth_quant.h"
 #include "quant/calibrate.h"
 #include "quant/placement.h"
 #include "quant/scope.h"
+#include "quant/transformer_scope.h"
 
 namespace quac::algorithms {
 namespace {
@@ -19,9 +22,11 @@ struct MinMaxParams {
   std::string preset = "performance";
   quant::PlacementOptions placement;
   quant::CalibrationOptions calibration;
+  quant::ParameterConfig parameters;  // modes and explicit levels of weights and activations
   bool use_fast_bias = true;
   bool is_default_quantization = false;
   bool transformer = false;
+  bool channel_alignment = true;   // DefaultQuantization only (POT runs ActivationChannelAlignment first)
   double smooth_quant_alpha = -1;  // < 0: no SmoothQuant
 };
 
@@ -48,23 +53,51 @@ void unsupported_unless(bool ok, const std::string& path, const std::string& wha
   if (!ok) QUAC_THROW(kUnsupported, path, ": ", what, " is not implemented yet in quac");
 }
 
+// POT's per-kind quantizer parameters: bits, mode, level_low/level_high (both or neither), over the preset's
+// defaults in `mode`. Returns the bits.
+int read_mode(config::ParamReader& r, int default_bits, quant::QuantizerMode& mode) {
+  int bits = r.get<int>("bits", default_bits);
+  QUAC_CHECK(bits >= 2 && bits <= 16, kInvalidArgument, r.path(), ".bits must be between 2 and 16, got ", bits);
+  std::string m = r.get<std::string>("mode", mode.symmetric ? "symmetric" : "asymmetric");
+  QUAC_CHECK(m == "symmetric" || m == "asymmetric", kInvalidArgument, r.path(), ".mode: '", m,
+             "' is not one of symmetric, asymmetric");
+  mode.symmetric = m == "symmetric";
+  auto lo = r.optional<int64_t>("level_low"), hi = r.optional<int64_t>("level_high");
+  QUAC_CHECK(lo.has_value() == hi.has_value(), kInvalidArgument, r.path(),
+             ": level_low and level_high go together (one is missing)");
+  if (lo) {
+    QUAC_CHECK(*lo < *hi && *hi - *lo < (int64_t{1} << bits), kInvalidArgument, r.path(), ": levels [", *lo, ", ", *hi,
+               "] must be increasing and fit ", bits, " bits");
+    QUAC_CHECK(*lo >= -32768 && *hi <= 65535 && (*lo >= 0 || *hi <= 32767), kInvalidArgument, r.path(), ": levels [",
+               *lo, ", ", *hi, "] do not fit a 16-bit integer type");
+    mode.level_low = lo;
+    mode.level_high = hi;
+  }
+  return bits;
+}
+
 MinMaxParams read_params(config::ParamReader& r, bool is_default) {
   MinMaxParams p;
   p.is_default_quantization = is_default;
   p.preset = r.get<std::string>("preset", "performance");
   if (p.preset != "performance" && p.preset != "mixed" && p.preset != "accuracy")
     QUAC_THROW(kInvalidArgument, r.path(), ".preset: '", p.preset, "' is not one of performance, mixed, accuracy");
-  unsupported_unless(p.preset != "accuracy", r.path() + ".preset", "the accuracy preset");
+  p.parameters = quant::preset_parameters(p.preset);
   p.placement.target_device = r.get<std::string>("target_device", "ANY");
-  // GNA runs activations in 16 bits, which QuantizeLinear expresses only from opset 21 (int16): not done in quac.
-  unsupported_unless(p.placement.target_device != "GNA", r.path() + ".target_device",
-                     "target_device GNA (16-bit activations)");
+  // GNA (POT's hardware config): activations in 16 bits; weights in 8 bits (performance, mixed) or 16 (accuracy,
+  // "the whole model in INT16"); symmetric quantizers only. 16-bit quantizers are written as com.microsoft
+  // QuantizeLinear/DequantizeLinear (see quant/qdq.h).
+  bool gna = p.placement.target_device == "GNA";
+  if (gna) p.parameters = {};
+  int default_weight_bits = gna && p.preset == "accuracy" ? 16 : 8, default_activation_bits = gna ? 16 : 8;
   p.calibration.stat_subset_size = r.get<size_t>("stat_subset_size", 300);
   p.calibration.stat_batch_size = r.get<size_t>("stat_batch_size", 1);
   p.calibration.shuffle_data = r.get<bool>("shuffle_data", false);
   p.calibration.seed = r.get<uint64_t>("seed", 0);
   QUAC_CHECK(p.calibration.stat_subset_size > 0, kInvalidArgument, r.path(), ".stat_subset_size must be positive");
   p.use_fast_bias = r.get<bool>("use_fast_bias", true);
+  // quac's switch (POT always runs it in DefaultQuantization): off to measure what the alignment brings.
+  if (is_default) p.channel_alignment = r.get<bool>("activation_channel_alignment", true);
   r.get<bool>("inplace_statistics", true);  // memory behaviour only: quac always streams statistics
   unsupported_unless(!r.get<bool>("use_layerwise_tuning", false), r.path() + ".use_layerwise_tuning",
                      "layer-wise tuning");
@@ -115,15 +148,11 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
   }
   ignored.finish();
   auto weights = r.object("weights");
-  p.placement.weight_bits = weights.get<int>("bits", 8);
-  unsupported_unless(weights.get<std::string>("mode", "symmetric") == "symmetric", weights.path() + ".mode",
-                     "asymmetric weights");
+  p.placement.weight_bits = read_mode(weights, default_weight_bits, p.parameters.weights);
   std::string wg = weights.get<std::string>("granularity", "perchannel");
   QUAC_CHECK(wg == "perchannel" || wg == "pertensor", kInvalidArgument, weights.path(),
              ".granularity must be perchannel or pertensor");
   p.placement.per_channel_weights = wg == "perchannel";
-  weights.accept("level_low");
-  weights.accept("level_high");
   if (weights.has("range_estimator")) {
     auto re = weights.object("range_estimator");
     re.accept("max");
@@ -133,28 +162,21 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
   }
   weights.finish();
   auto activations = r.object("activations");
-  p.placement.activation_bits = activations.get<int>("bits", 8);
-  std::string am = activations.get<std::string>("mode", p.preset == "mixed" ? "asymmetric" : "symmetric");
-  QUAC_CHECK(am == "symmetric" || am == "asymmetric", kInvalidArgument, activations.path(),
-             ".mode must be symmetric or asymmetric");
-  if (am == "asymmetric") p.preset = "mixed";
+  p.placement.activation_bits = read_mode(activations, default_activation_bits, p.parameters.activations);
   unsupported_unless(activations.get<std::string>("granularity", "pertensor") == "pertensor",
                      activations.path() + ".granularity", "per-channel activations");
-  activations.accept("level_low");
-  activations.accept("level_high");
   if (activations.has("range_estimator"))
     p.calibration.activation_range = read_range_estimator(activations.object("range_estimator"));
   activations.finish();
-  for (int bits : {p.placement.weight_bits, p.placement.activation_bits})
-    QUAC_CHECK(bits >= 2 && bits <= 8, kInvalidArgument, r.path(), ": bits must be between 2 and 8");
   return p;
 }
 
 class MinMaxQuantization : public Algorithm {
  public:
   explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
-  Model run(const Model& input, Engine& engine) override {
-    Model model = input;
+  // SmoothQuant and ActivationChannelAlignment: the FP32 model that is quantized (see default_quantization.h).
+  Model prepare(const Model& input, Engine& engine) const {
+    Model model(input.ir_ptr());
     if (p_.smooth_quant_alpha >= 0) {
       SmoothQuantOptions sq;
       sq.alpha = p_.smooth_quant_alpha;
@@ -164,9 +186,27 @@ class MinMaxQuantization : public Algorithm {
       sq.seed = p_.calibration.seed;
       sq.num_threads = engine.options().num_threads;
       sq.ignored_nodes = p_.placement.ignored.names;
-      model = smooth_quant(input, engine.dataset(), sq);
+      model = smooth_quant(model, engine.dataset(), sq);
     }
+    if (p_.is_default_quantization && p_.channel_alignment) {
+      // POT's DefaultQuantization: ActivationChannelAlignment, then MinMaxQuantization, then the bias correction.
+      // After SmoothQuant (NNCF's order: SmoothQuant, channel alignment, min-max, bias correction).
+      ChannelAlignmentOptions ca;
+      ca.stat_subset_size = p_.calibration.stat_subset_size;
+      ca.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
+      ca.shuffle_data = p_.calibration.shuffle_data;
+      ca.seed = p_.calibration.seed;
+      ca.num_threads = engine.options().num_threads;
+      ca.ignored_nodes = p_.placement.ignored.names;
+      model = align_activation_channels(model, engine.dataset(), ca);
+    }
+    return model;
+  }
+
+  Model run(const Model& input, Engine& engine) override {
+    Model model = prepare(input, engine);
     quant::PlacementOptions placement = p_.placement;
+    if (p_.transformer) quant::add_transformer_ignored(model.ir().graph, placement.ignored);
     if (model.opset() < 13) placement.per_channel_weights = false;  // per-axis QDQ needs opset 13
     auto scope = std::make_shared<quant::QuantizationScope>(quant::place_quantizers(model.ir().graph, placement));
     quant::CalibrationOptions calibration = p_.calibration;
@@ -175,7 +215,7 @@ class MinMaxQuantization : public Algorithm {
     // Statistics are always gathered on the FP32 graph, whatever the input model's scope.
     quant::collect_activation_ranges(Model(model.ir_ptr()), engine.dataset(), *scope, calibration);
     quant::compute_weight_ranges(model.ir().graph, *scope);
-    quant::compute_parameters(*scope, p_.preset);
+    quant::compute_parameters(*scope, p_.parameters);
     Model quantized = model.with_scope(scope);
     if (!p_.is_default_quantization) return quantized;
     // DefaultQuantization as POT sequences it: MinMaxQuantization, then FastBiasCorrection (use_fast_bias) or
@@ -202,4 +242,15 @@ QUAC_REGISTER_ALGORITHM("DefaultQuantization", [](config::ParamReader& r) -> std
 });
 
 }  // namespace
+
+Model prepare_fp32_model(const std::string& algorithm, const nlohmann::json& params, const Model& model, Engine& engine,
+                         const std::string& path) {
+  QUAC_CHECK(algorithm == "MinMaxQuantization" || algorithm == "DefaultQuantization", kInvalidArgument, path, ": '",
+             algorithm, "' is not MinMaxQuantization or DefaultQuantization");
+  config::ParamReader reader(params, path);
+  MinMaxQuantization algo(read_params(reader, algorithm == "DefaultQuantization"));
+  reader.finish();
+  return algo.prepare(model, engine);
+}
+
 }  // namespace quac::algorithms

@@ -1,4 +1,5 @@
-// QuantizeLinear, DequantizeLinear (per tensor, and per axis from opset 13) and DynamicQuantizeLinear.
+// QuantizeLinear, DequantizeLinear (per tensor, and per axis from opset 13) and DynamicQuantizeLinear; also ONNX
+// Runtime's com.microsoft QuantizeLinear/DequantizeLinear, which quac writes for 16-bit quantizers (GNA).
 #include <cmath>
 
 #include "ops/kernel.h"
@@ -110,6 +111,26 @@ void dynamic_quantize_linear(KernelContext& ctx) {
 QUAC_REGISTER_REFERENCE_OP("QuantizeLinear", quantize_linear);
 QUAC_REGISTER_REFERENCE_OP("DequantizeLinear", dequantize_linear);
 QUAC_REGISTER_REFERENCE_OP("DynamicQuantizeLinear", dynamic_quantize_linear);
+
+// ONNX Runtime's contrib ops (domain com.microsoft, version 1): the same semantics as the ai.onnx ops with `axis`
+// (default 1), and int16/uint16 next to int8/uint8 before ai.onnx had them (opset 21). The kernels above accept all
+// four types, so they serve both domains.
+std::unique_ptr<Kernel> make_ms_quantize(const KernelInfo&, std::string*) {
+  return std::make_unique<FunctionKernel>(quantize_linear);
+}
+std::unique_ptr<Kernel> make_ms_dequantize(const KernelInfo&, std::string*) {
+  return std::make_unique<FunctionKernel>(dequantize_linear);
+}
+QUAC_REGISTER_KERNEL({.domain = "com.microsoft",
+                      .op_type = "QuantizeLinear",
+                      .impl = "reference",
+                      .priority = 0,
+                      .factory = make_ms_quantize});
+QUAC_REGISTER_KERNEL({.domain = "com.microsoft",
+                      .op_type = "DequantizeLinear",
+                      .impl = "reference",
+                      .priority = 0,
+                      .factory = make_ms_dequantize});
 
 }  // namespace
 }  // namespace quac::ops

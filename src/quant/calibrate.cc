@@ -76,7 +76,9 @@ void collect_activation_ranges(const Model& model, const Dataset& data, Quantiza
       auto it = minmax.find(value);
       QUAC_CHECK(it != minmax.end(), kInternal, "no statistics were collected for '", value, "'");
       auto [lo, hi] = it->second;
-      int levels = lo >= 0 ? 255 : 127;
+      // Positive levels of the quantizer's grid: 255 / 127 at 8 bits, 65535 / 32767 at 16 (GNA activations).
+      int bits = scope.quantizers[qs.front()].spec.bits;
+      int levels = static_cast<int>(lo >= 0 ? (int64_t{1} << bits) - 1 : (int64_t{1} << (bits - 1)) - 1);
       const AbsHistogram& h = hist.at(value);
       double t = options.activation_range.histogram == "mse" ? mse_threshold(h, levels) : kl_threshold(h, levels);
       set_range(value, static_cast<float>(std::max(lo, -t)), static_cast<float>(std::min(hi, t)));
@@ -138,42 +140,80 @@ void compute_weight_ranges(const ir::Graph& graph, QuantizationScope& scope) {
   }
 }
 
-void compute_parameters(QuantizationScope& scope, const std::string& preset) {
+ParameterConfig preset_parameters(const std::string& preset) {
   QUAC_CHECK(preset == "performance" || preset == "mixed" || preset == "accuracy", kInvalidArgument, "preset '", preset,
              "' is not one of performance, mixed, accuracy");
+  ParameterConfig c;
+  c.weights.symmetric = preset != "accuracy";
+  c.activations.symmetric = preset == "performance";
+  return c;
+}
+
+void compute_parameters(QuantizationScope& scope, const std::string& preset) {
+  compute_parameters(scope, preset_parameters(preset));
+}
+
+void compute_parameters(Quantizer& q, const QuantizerMode& mode) {
+  QUAC_CHECK(!q.range_min.empty() && q.range_min.size() == q.range_max.size(), kInternal, "quantizer of '", q.value,
+             "' has no range");
+  int bits = q.spec.bits;
+  QUAC_CHECK(bits >= 2 && bits <= 16, kInvalidArgument, "quantizer of '", q.value, "': ", bits,
+             " bits (quac stores 2 to 16)");
+  bool asymmetric = !mode.symmetric;
+  int64_t full = (int64_t{1} << bits) - 1, half = int64_t{1} << (bits - 1);
+  if (mode.level_low && mode.level_high) {
+    q.spec.level_low = *mode.level_low;
+    q.spec.level_high = *mode.level_high;
+  } else if (q.is_weight && !asymmetric) {
+    q.spec.level_low = -(half - 1);
+    q.spec.level_high = half - 1;
+  } else if (asymmetric || q.range_min[0] >= 0) {
+    q.spec.level_low = 0;
+    q.spec.level_high = full;
+  } else {
+    q.spec.level_low = -half;
+    q.spec.level_high = half - 1;
+  }
+  QUAC_CHECK(q.spec.level_low < q.spec.level_high && q.spec.level_low >= -32768 && q.spec.level_high <= 65535 &&
+                 (q.spec.level_low >= 0 || q.spec.level_high <= 32767),
+             kInvalidArgument, "quantizer of '", q.value, "': levels [", q.spec.level_low, ", ", q.spec.level_high,
+             "] do not fit a 16-bit integer type");
+  q.spec.symmetric = !asymmetric;
+  q.spec.is_signed = q.spec.level_low < 0;
+  q.scale.clear();
+  q.zero_point.clear();
+  for (size_t c = 0; c < q.range_min.size(); ++c) {
+    // The range always contains 0 so that zero (padding, ReLU) is exact.
+    float lo = std::min(q.range_min[c], 0.0f), hi = std::max(q.range_max[c], 0.0f);
+    float scale;
+    int64_t zp = 0;
+    if (asymmetric) {
+      scale = (hi - lo) / static_cast<float>(q.spec.level_high - q.spec.level_low);
+      if (scale > 0)
+        zp = std::clamp<int64_t>(std::llround(q.spec.level_low - lo / scale), q.spec.level_low, q.spec.level_high);
+    } else if (!q.spec.is_signed) {
+      // Symmetric over unsigned levels: the non-negative side only (negative values saturate to 0).
+      scale = hi / static_cast<float>(q.spec.level_high);
+      zp = q.spec.level_low;
+    } else {
+      scale = std::max(std::fabs(lo), std::fabs(hi)) / static_cast<float>(q.spec.level_high);
+    }
+    // A constant-zero tensor has no range; any positive scale represents it exactly.
+    if (!(scale > 0) || !std::isfinite(scale)) scale = 1.0f;
+    q.scale.push_back(scale);
+    q.zero_point.push_back(zp);
+  }
+}
+
+void compute_parameters(QuantizationScope& scope, const ParameterConfig& config) {
+  for (auto& q : scope.quantizers) compute_parameters(q, q.is_weight ? config.weights : config.activations);
+}
+
+void raise_weight_bits(QuantizationScope& scope, const std::set<size_t>& groups, int bits) {
   for (auto& q : scope.quantizers) {
-    QUAC_CHECK(!q.range_min.empty() && q.range_min.size() == q.range_max.size(), kInternal, "quantizer of '", q.value,
-               "' has no range");
-    bool asymmetric = !q.is_weight && preset != "performance";
-    bool non_negative = !q.is_weight && q.range_min[0] >= 0;
-    q.spec.symmetric = !asymmetric;
-    if (asymmetric || non_negative) {
-      // uint8 activations: [0, 2^bits - 1]; symmetric non-negative ranges keep zero point 0.
-      q.spec.is_signed = false;
-      q.spec.level_low = 0;
-      q.spec.level_high = (int64_t{1} << q.spec.bits) - 1;
-    }
-    q.scale.clear();
-    q.zero_point.clear();
-    for (size_t c = 0; c < q.range_min.size(); ++c) {
-      // The range always contains 0 so that zero (padding, ReLU) is exact.
-      float lo = std::min(q.range_min[c], 0.0f), hi = std::max(q.range_max[c], 0.0f);
-      float scale;
-      int64_t zp = 0;
-      if (asymmetric) {
-        scale = (hi - lo) / static_cast<float>(q.spec.level_high - q.spec.level_low);
-        if (scale > 0)
-          zp = std::clamp<int64_t>(std::llround(q.spec.level_low - lo / scale), q.spec.level_low, q.spec.level_high);
-      } else if (non_negative) {
-        scale = hi / static_cast<float>(q.spec.level_high);
-      } else {
-        scale = std::max(std::fabs(lo), std::fabs(hi)) / static_cast<float>(q.spec.level_high);
-      }
-      // A constant-zero tensor has no range; any positive scale represents it exactly.
-      if (!(scale > 0) || !std::isfinite(scale)) scale = 1.0f;
-      q.scale.push_back(scale);
-      q.zero_point.push_back(zp);
-    }
+    if (!q.is_weight || q.group < 0 || !groups.count(static_cast<size_t>(q.group)) || q.spec.bits >= bits) continue;
+    q.spec.bits = bits;
+    compute_parameters(q, QuantizerMode{.symmetric = q.spec.symmetric});
   }
 }
 

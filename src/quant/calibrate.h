@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "quac/dataset.h"
@@ -30,8 +32,36 @@ void collect_activation_ranges(const Model& model, const Dataset& data, Quantiza
                                const CalibrationOptions& options);
 // Weight ranges: per-channel (or whole-tensor) min and max of each quantized initializer.
 void compute_weight_ranges(const ir::Graph& graph, QuantizationScope& scope);
-// Scales and zero points from the ranges. preset "performance": symmetric activations (uint8 when the range is
-// non-negative, else int8); "mixed": asymmetric uint8 activations. Weights are symmetric int8 in both.
+// How one kind of quantizer (weights or activations) maps its range to integer levels: POT's `mode` and
+// `level_low` / `level_high`. The number of bits comes from each quantizer's spec (placement sets it: saturation_fix
+// gives 7-bit weights, GNA 16-bit activations).
+struct QuantizerMode {
+  bool symmetric = true;
+  std::optional<int64_t> level_low, level_high;  // explicit levels; both or neither
+};
+
+struct ParameterConfig {
+  QuantizerMode weights, activations;
+};
+
+// POT's presets: "performance" (symmetric weights and activations), "mixed" (symmetric weights, asymmetric
+// activations), "accuracy" (asymmetric weights and activations). Throws kInvalidArgument on another name.
+ParameterConfig preset_parameters(const std::string& preset);
+
+// Scales and zero points from the ranges, and each quantizer's levels and storage:
+// - symmetric weights: narrow signed range [-(2^(b-1) - 1), 2^(b-1) - 1], zero point 0;
+// - asymmetric weights and activations: unsigned [0, 2^b - 1] with a zero point (uint8 for b <= 8, else uint16);
+// - symmetric activations: unsigned [0, 2^b - 1] with zero point 0 when the range is non-negative, else signed
+//   [-2^(b-1), 2^(b-1) - 1] with zero point 0.
+// Explicit levels replace those (signed storage when level_low < 0). Ranges are first widened to contain 0.
+void compute_parameters(QuantizationScope& scope, const ParameterConfig& config);
 void compute_parameters(QuantizationScope& scope, const std::string& preset);
+// One quantizer (its spec.bits and range set).
+void compute_parameters(Quantizer& quantizer, const QuantizerMode& mode);
+
+// POT's GNA accuracy control: the weight quantizers of `groups` (scope group indices) get `bits` bits (16: INT16),
+// their levels, scales and zero points recomputed from their ranges, keeping their mode. Weights already that wide
+// stay as they are.
+void raise_weight_bits(QuantizationScope& scope, const std::set<size_t>& groups, int bits);
 
 }  // namespace quac::quant

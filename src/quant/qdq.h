@@ -1,5 +1,6 @@
 // Materialises a QuantizationScope as standard ONNX QuantizeLinear/DequantizeLinear pairs, producing the QDQ model
-// that quac runs (and lowers to INT8 kernels) and exports.
+// that quac runs (and lowers to INT8 kernels) and exports. 16-bit quantizers (GNA) use ONNX Runtime's
+// com.microsoft QuantizeLinear/DequantizeLinear (int16/uint16 zero points), which quac also runs.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,9 @@
 #include "quant/scope.h"
 
 namespace quac::quant {
+
+// The domain of ONNX Runtime's contrib ops, declared (version 1) in opset_import when a 16-bit quantizer is written.
+inline constexpr const char* kMicrosoftDomain = "com.microsoft";
 
 struct QdqOptions {
   // Weights stored as INT8 initializers behind DequantizeLinear (POT's compress_model_weights: ~4x smaller file).

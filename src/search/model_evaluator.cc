@@ -5,14 +5,20 @@
 #include "ir/graph.h"
 #include "quac/evaluator.h"
 #include "quac/session.h"
+#include "quant/calibrate.h"
 
 namespace quac::search {
 
 quant::QuantizationScope scope_without(const quant::QuantizationScope& scope, const std::set<size_t>& removed,
                                        const std::string& restore_mode) {
   if (restore_mode == "activations_and_weights") return scope.without_groups(removed);
+  if (restore_mode == "int16_weights") {
+    quant::QuantizationScope out = scope;
+    quant::raise_weight_bits(out, removed, 16);
+    return out;
+  }
   QUAC_CHECK(restore_mode == "only_activations", kInvalidArgument, "restore_mode: '", restore_mode,
-             "' is not one of activations_and_weights, only_activations");
+             "' is not one of activations_and_weights, only_activations, int16_weights");
   quant::QuantizationScope out;
   std::vector<long> remap(scope.quantizers.size(), -1);
   for (size_t q = 0; q < scope.quantizers.size(); ++q) {
@@ -47,8 +53,13 @@ std::vector<size_t> ModelSearchEvaluator::revertible_groups() const {
   const auto& scope = *quantized_.scope();
   for (size_t g = 0; g < scope.groups.size(); ++g) {
     bool revertible = false;
-    for (size_t q : scope.groups[g].quantizers)
-      revertible = revertible || options_.restore_mode == "activations_and_weights" || !scope.quantizers[q].is_weight;
+    for (size_t q : scope.groups[g].quantizers) {
+      const auto& qz = scope.quantizers[q];
+      if (options_.restore_mode == "int16_weights")
+        revertible = revertible || (qz.is_weight && qz.spec.bits < 16);  // GNA: INT8 weights can go to INT16
+      else
+        revertible = revertible || options_.restore_mode == "activations_and_weights" || !qz.is_weight;
+    }
     if (revertible) groups.push_back(g);
   }
   return groups;
@@ -64,11 +75,12 @@ Model ModelSearchEvaluator::variant(const std::set<size_t>& removed) const {
   if (removed.empty()) return quantized_;
   auto scope =
       std::make_shared<quant::QuantizationScope>(scope_without(*quantized_.scope(), removed, options_.restore_mode));
-  if (quantized_.ir_ptr() == reference_.ir_ptr() || options_.restore_mode != "activations_and_weights")
+  if (quantized_.ir_ptr() == reference_.ir_ptr() || options_.restore_mode == "only_activations")
     return quantized_.with_scope(scope);
   // The base algorithm changed the FP32 graph (bias correction rewrites biases in place): a reverted layer gets its
   // original FP32 parameters back, and so does the Add that carries a MatMul's bias, so that reverting every group
-  // gives the FP32 model exactly.
+  // gives the FP32 model exactly. (GNA's int16_weights: the reference is the INT16 model, whose biases were
+  // corrected for INT16 weights: a raised layer takes those, POT re-running bias correction after the change.)
   auto ir = std::make_shared<ir::Model>(quantized_.ir());
   const auto& ref = reference_.ir().graph.initializers;
   std::set<std::string> nodes;

@@ -17,7 +17,8 @@ struct ModelEvaluatorOptions {
   size_t batch_size = 32;
   int num_threads = 0;
   // NNCF's restore_mode: "activations_and_weights" (a reverted group runs in FP32) or "only_activations" (its
-  // weights stay INT8; only its activation quantizers are removed).
+  // weights stay INT8; only its activation quantizers are removed); quac's "int16_weights" is POT's GNA variant (the
+  // group's weights go from INT8 to INT16, its 16-bit activations stay).
   std::string restore_mode = "activations_and_weights";
 };
 
@@ -55,7 +56,8 @@ class ModelSearchEvaluator : public SearchEvaluator {
   size_t inferences_ = 0;
 };
 
-// The scope without the given groups; in "only_activations" mode the groups' weight quantizers stay.
+// The scope without the given groups; in "only_activations" mode the groups' weight quantizers stay; in
+// "int16_weights" mode nothing is removed: the groups' weight quantizers get 16 bits.
 quant::QuantizationScope scope_without(const quant::QuantizationScope& scope, const std::set<size_t>& removed,
                                        const std::string& restore_mode);
 

@@ -1,5 +1,5 @@
-// quac quantize MODEL --data SPEC -o OUT.onnx [--preset performance|mixed] [--stat-subset-size N] [--ignore NAME|TYPE]
-//                [--target-device D] [--config FILE.json]
+// quac quantize MODEL --data SPEC -o OUT.onnx [--preset performance|mixed|accuracy] [--stat-subset-size N]
+//                [--ignore NAME|TYPE] [--target-device D] [--config FILE.json]
 //                [--metric top1 --max-drop 0.01 [--drop-type relative] [--calib-data SPEC] [--report FILE.json]]
 // Runs DefaultQuantization, AccuracyAwareQuantization (when --metric or --max-drop is given, or the config names it),
 // or the algorithms of a POT-style config, and writes a standard QDQ ONNX model.
@@ -338,8 +338,10 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
       "-c,--config", args->config,
       "POT-style JSON config: model {model}, engine {data_source, metric, batch_size}, compression {target_device, "
       "algorithms: [{name, params}]} (AccuracyAwareQuantization selects accuracy control)");
-  cmd->add_option("--preset", args->preset, "performance (symmetric) or mixed (asymmetric activations)")
-      ->check(CLI::IsMember({"performance", "mixed"}))
+  cmd->add_option("--preset", args->preset,
+                  "performance (symmetric), mixed (asymmetric activations) or accuracy (asymmetric weights and "
+                  "activations; 16-bit weights on GNA)")
+      ->check(CLI::IsMember({"performance", "mixed", "accuracy"}))
       ->capture_default_str();
   cmd->add_option("--range-estimator", args->range_estimator,
                   "Activation range preset: default (per-sample min/max, mean), quantile (1e-4 outliers cut), mse or "
@@ -355,7 +357,8 @@ void add_quantize_command(CLI::App& app, CommandFn& fn) {
                   "7-bit weights against int16 overflow on non-VNNI CPUs: first_layer, all or no")
       ->check(CLI::IsMember({"first_layer", "all", "no"}))
       ->capture_default_str();
-  cmd->add_option("--model-type", args->model_type, "transformer: SmoothQuant (alpha 0.5) before quantization")
+  cmd->add_option("--model-type", args->model_type,
+                  "transformer: SmoothQuant (alpha 0.5) before quantization, NNCF's transformer ignored scope")
       ->check(CLI::IsMember({"transformer"}));
   cmd->add_option("--stat-subset-size", args->stat_subset_size, "Calibration samples")->capture_default_str();
   cmd->add_option("--stat-batch-size", args->stat_batch_size, "Calibration batch size")->capture_default_str();
