@@ -56,6 +56,8 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
     QUAC_THROW(kInvalidArgument, r.path(), ".preset: '", p.preset, "' is not one of performance, mixed, accuracy");
   unsupported_unless(p.preset != "accuracy", r.path() + ".preset", "the accuracy preset");
   p.placement.target_device = r.get<std::string>("target_device", "ANY");
+  p.placement.hardware_config = r.get<std::string>("hardware_config", "");  // a JSON file replacing the built-in one
+  p.placement.preset = p.preset == "accuracy" ? "performance" : p.preset;
   // GNA runs activations in 16 bits, which QuantizeLinear expresses only from opset 21 (int16): not done in quac.
   unsupported_unless(p.placement.target_device != "GNA", r.path() + ".target_device",
                      "target_device GNA (16-bit activations)");

@@ -141,6 +141,7 @@ void compute_weight_ranges(const ir::Graph& graph, QuantizationScope& scope) {
 void compute_parameters(QuantizationScope& scope, const std::string& preset) {
   QUAC_CHECK(preset == "performance" || preset == "mixed" || preset == "accuracy", kInvalidArgument, "preset '", preset,
              "' is not one of performance, mixed, accuracy");
+  scope.unify_ranges();  // quantizers sharing a scale (Concat inputs, MaxPool input and output) get one range
   for (auto& q : scope.quantizers) {
     QUAC_CHECK(!q.range_min.empty() && q.range_min.size() == q.range_max.size(), kInternal, "quantizer of '", q.value,
                "' has no range");

@@ -47,6 +47,13 @@ void QuantizationScope::rebuild_groups(const ir::Graph& graph) {
     for (const auto& [node, input] : quantizers[q].uses) by_node[node].push_back(q);
   for (const auto& [node, qs] : by_node)
     for (size_t i = 1; i < qs.size(); ++i) parent[find(qs[i])] = find(qs[0]);
+  // Quantizers sharing a scale go together: removing one would change the others' scale.
+  std::map<int, size_t> first_unified;
+  for (size_t q = 0; q < quantizers.size(); ++q) {
+    if (quantizers[q].unified_scale < 0 || quantizers[q].uses.empty()) continue;
+    auto [it, fresh] = first_unified.emplace(quantizers[q].unified_scale, q);
+    if (!fresh) parent[find(q)] = find(it->second);
+  }
   std::map<size_t, size_t> root_to_group;
   groups.clear();
   // Groups are numbered in graph order of their first op, so reports read top to bottom.
@@ -74,6 +81,21 @@ void QuantizationScope::rebuild_groups(const ir::Graph& graph) {
       if (n.name == g.nodes.front()) first = &n;
     g.label = (first ? first->op_type + " '" + first->name + "'" : "'" + g.nodes.front() + "'") +
               (g.nodes.size() > 1 ? " (+" + std::to_string(g.nodes.size() - 1) + " ops)" : "");
+  }
+}
+
+void QuantizationScope::unify_ranges() {
+  std::map<int, std::pair<float, float>> ranges;
+  for (const auto& q : quantizers) {
+    if (q.unified_scale < 0 || q.uses.empty() || q.range_min.size() != 1 || q.range_max.size() != 1) continue;
+    auto [it, fresh] = ranges.emplace(q.unified_scale, std::make_pair(q.range_min[0], q.range_max[0]));
+    if (!fresh) it->second = {std::min(it->second.first, q.range_min[0]), std::max(it->second.second, q.range_max[0])};
+  }
+  for (auto& q : quantizers) {
+    auto it = ranges.find(q.unified_scale);
+    if (q.unified_scale < 0 || it == ranges.end() || q.range_min.size() != 1) continue;
+    q.range_min = {it->second.first};
+    q.range_max = {it->second.second};
   }
 }
 

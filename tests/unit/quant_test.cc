@@ -36,16 +36,27 @@ Model small_cnn() {
 TEST(Quant, PlacementSharesQuantizersAndGroupsTheirOps) {
   Model model = small_cnn();
   auto scope = quant::place_quantizers(model.ir().graph, {});
-  // Activations x, r1, f; weights w1, w2, w3.
-  ASSERT_EQ(scope.quantizers.size(), 6u);
+  // Activations x, r1 (read by conv2 and as the skip of the Add fused to conv2), f and a (the Reshape runs on 8-bit
+  // values: a and f share a scale); weights w1, w2, w3. The conv2 output feeding the fused Add is not quantized.
+  ASSERT_EQ(scope.quantizers.size(), 7u);
+  std::map<std::string, const quant::Quantizer*> by_value;
+  for (const auto& q : scope.quantizers) by_value[q.value] = &q;
+  EXPECT_FALSE(by_value.count("c2"));
+  ASSERT_TRUE(by_value.count("r1") && by_value.count("a") && by_value.count("f"));
+  EXPECT_EQ(by_value["r1"]->uses.size(), 2u);  // Conv_2 input 0 and Add_3 input 1, one quantizer
+  EXPECT_GE(by_value["a"]->unified_scale, 0);
+  EXPECT_EQ(by_value["a"]->unified_scale, by_value["f"]->unified_scale);
+  EXPECT_LT(by_value["r1"]->unified_scale, 0);
   size_t weights = 0;
   for (const auto& q : scope.quantizers) {
     weights += q.is_weight;
     if (q.is_weight) EXPECT_TRUE(q.spec.per_channel);
   }
   EXPECT_EQ(weights, 3u);
-  // Each op reads its own activation here, so three groups: conv1, conv2, matmul.
-  EXPECT_EQ(scope.groups.size(), 3u);
+  // Three groups: conv1; conv2 with the Add whose skip shares conv2's input quantizer; Reshape and MatMul (tied).
+  ASSERT_EQ(scope.groups.size(), 3u);
+  EXPECT_EQ(scope.groups[1].nodes, (std::vector<std::string>{"Conv_2", "Add_3"}));
+  EXPECT_EQ(scope.groups[2].nodes, (std::vector<std::string>{"Reshape_4", "MatMul_5"}));
   auto ignored = quant::place_quantizers(model.ir().graph, {.ignored = {.types = {"MatMul"}}});
   EXPECT_EQ(ignored.groups.size(), 2u);
   EXPECT_THROW(quant::place_quantizers(model.ir().graph, {.target_device = "TPU"}), Error);
@@ -111,15 +122,19 @@ TEST(Quant, IgnoredOperationsByAttributes) {
   quant::OperationPattern padded{"Conv", {{"pads", {{1, 1, 1, 1}, "", false}}}};
   quant::OperationPattern unpadded{"Conv", {{"pads", {{0, 0, 0, 0}, "", false}}}};
   quant::OperationPattern absent{"Conv", {{"group", {{2}, "", false}}}};
-  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.operations = {padded}}}).groups.size(), 1u);
+  // With both convs ignored, the Add (whose output the MatMul reads quantized) is an INT8 op of its own.
+  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.operations = {padded}}}).groups.size(), 2u);
   EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.operations = {unpadded}}}).groups.size(), 3u);
   EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.operations = {absent}}}).groups.size(), 3u);
-  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.name_regexes = {"Conv_.*"}}}).groups.size(), 1u);
+  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.name_regexes = {"Conv_.*"}}}).groups.size(), 2u);
+  // Ignoring the Add as well leaves the MatMul (and the Reshape before it) alone.
+  EXPECT_EQ(quant::place_quantizers(model.ir().graph, {.ignored = {.types = {"Conv", "Add"}}}).groups.size(), 1u);
 }
 
 TEST(Quant, OpsSharingAQuantizedInputFormOneGroup) {
-  // x feeds two Convs: x is quantized once, so both Convs (and their weights) must be reverted together; the
-  // MatMul after them reads its own tensor and stays a group of its own.
+  // x feeds two Convs: x is quantized once, so both Convs (and their weights) must be reverted together; Conv_0 and
+  // the Add are one fused pattern whose skip (Conv_1's output) is quantized for the Add; the MatMul after them reads
+  // its own tensor and stays a group of its own.
   testing::ModelBuilder b(13);
   b.input("x", DataType::kFloat, {-1, 2, 4, 4});
   b.initializer("wa", random_tensor(DataType::kFloat, {3, 2, 1, 1}, 1));
@@ -131,13 +146,14 @@ TEST(Quant, OpsSharingAQuantizedInputFormOneGroup) {
   b.node("MatMul", {"s", "wm"}, {"y"});
   Model model = b.output("y").build();
   auto scope = quant::place_quantizers(model.ir().graph, {});
-  ASSERT_EQ(scope.groups.size(), 2u);
+  ASSERT_EQ(scope.groups.size(), 3u);
   EXPECT_EQ(scope.groups[0].nodes, (std::vector<std::string>{"Conv_0", "Conv_1"}));
   EXPECT_EQ(scope.groups[0].quantizers.size(), 3u);  // x, wa, wb
-  EXPECT_EQ(scope.groups[1].nodes, (std::vector<std::string>{"MatMul_3"}));
+  EXPECT_EQ(scope.groups[1].nodes, (std::vector<std::string>{"Add_2"}));
+  EXPECT_EQ(scope.groups[2].nodes, (std::vector<std::string>{"MatMul_3"}));
   auto reverted = scope.without_groups({0});
-  EXPECT_EQ(reverted.active_groups(), 1u);
-  EXPECT_EQ(reverted.quantizers.size(), 2u);
+  EXPECT_EQ(reverted.active_groups(), 2u);
+  EXPECT_EQ(reverted.quantizers.size(), 3u);
   for (const auto& q : reverted.quantizers) EXPECT_NE(q.value, "x");
 }
 
