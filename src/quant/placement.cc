@@ -269,7 +269,8 @@ class Placer {
       changed = false;
       for (const auto& m : matches_) {
         if (!quantized(m.output)) continue;
-        for (auto [n, k] : m.skips) changed |= add_activation(graph_.nodes[n].inputs[k], n, k);
+        for (auto [n, k] : m.skips)  // a device that runs the Add in floating point (VPU) quantizes no skip
+          if (hw_.quantized.count(graph_.nodes[n].op_type)) changed |= add_activation(graph_.nodes[n].inputs[k], n, k);
       }
       for (size_t i = 0; i < graph_.nodes.size(); ++i) {
         const ir::Node& n = graph_.nodes[i];

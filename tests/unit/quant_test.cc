@@ -4,6 +4,9 @@
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
 
 #include "core/random.h"
 #include "ir/onnx/onnx_io.h"
@@ -155,6 +158,103 @@ TEST(Quant, OpsSharingAQuantizedInputFormOneGroup) {
   EXPECT_EQ(reverted.active_groups(), 2u);
   EXPECT_EQ(reverted.quantizers.size(), 3u);
   for (const auto& q : reverted.quantizers) EXPECT_NE(q.value, "x");
+}
+
+TEST(Quant, ConcatInputsShareOneScaleAndMaxPoolRunsOnItsInputsScale) {
+  // x -> Conv(a) -> Relu -> MaxPool -> p ; x -> Conv(b) -> Relu -> rb ; Concat(p, rb) -> Conv(c)
+  testing::ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {-1, 2, 8, 8});
+  b.initializer("wa", random_tensor(DataType::kFloat, {3, 2, 3, 3}, 1, 0.5f));
+  b.initializer("wb", random_tensor(DataType::kFloat, {3, 2, 2, 2}, 2, 0.5f));
+  b.initializer("wc", random_tensor(DataType::kFloat, {4, 6, 1, 1}, 3, 0.5f));
+  b.node("Conv", {"x", "wa"}, {"ca"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  b.node("Relu", {"ca"}, {"ra"});
+  b.node("MaxPool", {"ra"}, {"p"}, {ir::make_ints_attr("kernel_shape", {2, 2}), ir::make_ints_attr("strides", {2, 2})});
+  b.node("Conv", {"x", "wb"}, {"cb"}, {ir::make_ints_attr("strides", {2, 2})});
+  b.node("Relu", {"cb"}, {"rb"});
+  b.node("Concat", {"p", "rb"}, {"cat"}, {ir::make_int_attr("axis", 1)});
+  b.node("Conv", {"cat", "wc"}, {"y"});
+  Model model = b.output("y").build();
+  auto scope = quant::place_quantizers(model.ir().graph, {.saturation_fix = "no"});
+  std::map<std::string, quant::Quantizer*> by_value;
+  for (auto& q : scope.quantizers) by_value[q.value] = &q;
+  for (const char* v : {"ra", "p", "rb", "cat"}) ASSERT_TRUE(by_value.count(v)) << v;
+  int unified = by_value["cat"]->unified_scale;
+  EXPECT_GE(unified, 0);
+  for (const char* v : {"ra", "p", "rb"}) EXPECT_EQ(by_value[v]->unified_scale, unified) << v;
+  EXPECT_LT(by_value["x"]->unified_scale, 0);
+  // Tied scales are reverted together: two groups, x with both first convs, and the tied set with the last conv.
+  ASSERT_EQ(scope.groups.size(), 2u);
+  // Calibration gives the tied quantizers the union of their ranges, hence one scale.
+  class Random : public Dataset {
+   public:
+    size_t size() const override { return 16; }
+    DataItem get(size_t i) const override { return {{random_tensor(DataType::kFloat, {2, 8, 8}, 300 + i)}, {}, {}}; }
+    std::string describe() const override { return "random"; }
+  } data;
+  quant::collect_activation_ranges(model, data, scope, {.stat_subset_size = 16, .progress = false});
+  quant::compute_weight_ranges(model.ir().graph, scope);
+  EXPECT_NE(by_value["ra"]->range_max[0], by_value["rb"]->range_max[0]) << "different tensors, different ranges";
+  quant::compute_parameters(scope, "performance");
+  for (const char* v : {"ra", "p", "rb"}) {
+    EXPECT_EQ(by_value[v]->scale, by_value["cat"]->scale) << v;
+    EXPECT_EQ(by_value[v]->zero_point, by_value["cat"]->zero_point) << v;
+  }
+}
+
+TEST(Quant, HardwareConfigs) {
+  Model model = small_cnn();
+  const auto& g = model.ir().graph;
+  // Every built-in device parses; GNA carries 16-bit activations into the specs (0: the config preset's bits).
+  for (const char* d : {"ANY", "CPU", "GPU", "VPU", "GNA"}) EXPECT_NO_THROW(quant::builtin_hardware_config(d)) << d;
+  auto gna = quant::place_quantizers(g, {.target_device = "GNA", .activation_bits = 0});
+  for (const auto& q : gna.quantizers) {
+    EXPECT_EQ(q.spec.bits, q.is_weight ? 8 : 16) << q.value;
+    if (q.is_weight) EXPECT_FALSE(q.spec.per_channel) << "GNA weights are per tensor";
+  }
+  EXPECT_THROW(quant::place_quantizers(g, {.target_device = "GNA", .preset = "mixed"}), Error);
+  // VPU does not quantize Adds: the skip r1 is read by conv2 only.
+  auto vpu = quant::place_quantizers(g, {.target_device = "VPU"});
+  for (const auto& q : vpu.quantizers)
+    if (q.value == "r1") EXPECT_EQ(q.uses.size(), 1u);
+  // A user's file: only MatMul quantized, no patterns.
+  std::string path = ::testing::TempDir() + "/quac_hw_matmul_only.json";
+  auto write = [&](const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  write(R"({"target_device": "MINE", "presets": {"performance": {"activations": {"bits": 8},
+            "weights": {"bits": 8, "granularity": "perchannel"}}},
+            "quantized": [{"type": "MatMul", "activations": [0, 1], "weights": [1]}], "agnostic": ["Reshape"]})");
+  auto mine = quant::place_quantizers(g, {.hardware_config = path});
+  std::set<std::string> values;
+  for (const auto& q : mine.quantizers) values.insert(q.value);
+  EXPECT_EQ(values, (std::set<std::string>{"a", "f", "w3"})) << "the MatMul's input, propagated through the Reshape";
+  // Errors name the file and the key.
+  auto error_of = [&](const std::string& text) -> std::string {
+    write(text);
+    try {
+      quant::place_quantizers(g, {.hardware_config = path});
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  std::string e = error_of(R"({"target_device": "X", "presets": {"performance": {"activations": {"bits": 8},
+      "weights": {"bits": 8}}}, "quantized": [{"type": "Conv", "activations": "some"}]})");
+  EXPECT_NE(e.find("quantized[0].activations"), std::string::npos) << e;
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  e = error_of(R"({"target_device": "X", "presets": {"performance": {"activations": {"bits": 8, "mode": "odd"},
+      "weights": {"bits": 8}}}, "quantized": []})");
+  EXPECT_NE(e.find("presets.performance.activations.mode"), std::string::npos) << e;
+  e = error_of(R"({"target_device": "X", "presets": {"performance": {"activations": {"bits": 8},
+      "weights": {"bits": 8}}}, "quantized": [], "fused_pattern": []})");
+  EXPECT_NE(e.find("fused_pattern: unknown key"), std::string::npos) << e;
+  e = error_of(R"({"target_device": "X", "presets": {}, "quantized": []})");
+  EXPECT_NE(e.find("presets"), std::string::npos) << e;
+  std::remove(path.c_str());
 }
 
 }  // namespace
