@@ -278,6 +278,11 @@ class Placer {
         if (ignored_[i] || in_pattern_[i] >= 0 || op == hw_.quantized.end() || !op->second.when_output_quantized)
           continue;
         if (n.outputs.empty() || !quantized(n.outputs[0])) continue;
+        // Only an op of two (or more) tensors: a Mul or Add with a constant is a scale or shift (inside a GELU, an
+        // attention scaling) that runs with its neighbours, not an INT8 op of its own.
+        size_t tensors = 0;
+        for (const auto& in : n.inputs) tensors += is_float_activation(in);
+        if (tensors < 2) continue;
         for (size_t k = 0; k < n.inputs.size(); ++k)
           if (wanted(op->second, k)) changed |= add_activation(n.inputs[k], i, k);
       }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <set>
 
 namespace quac::quant {
 
@@ -75,11 +76,19 @@ void QuantizationScope::rebuild_groups(const ir::Graph& graph) {
     quantizers[q].group = static_cast<int>(g);
     groups[g].quantizers.push_back(q);
   }
+  // A group is named after its first op with weights (the Gemm rather than the Flatten before it), else its first op.
+  std::set<std::string> weighted;
+  for (const auto& q : quantizers)
+    if (q.is_weight)
+      for (const auto& [node, input] : q.uses) weighted.insert(node);
   for (auto& g : groups) {
+    std::string name = g.nodes.front();
+    for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it)
+      if (weighted.count(*it)) name = *it;
     const ir::Node* first = nullptr;
     for (const auto& n : graph.nodes)
-      if (n.name == g.nodes.front()) first = &n;
-    g.label = (first ? first->op_type + " '" + first->name + "'" : "'" + g.nodes.front() + "'") +
+      if (n.name == name) first = &n;
+    g.label = (first ? first->op_type + " '" + first->name + "'" : "'" + name + "'") +
               (g.nodes.size() > 1 ? " (+" + std::to_string(g.nodes.size() - 1) + " ops)" : "");
   }
 }
