@@ -295,6 +295,11 @@ class Placer {
       for (size_t o = 0; o < scope_.quantizers.size() && !shared; ++o) shared = o != q && find(o) == root;
       scope_.quantizers[q].unified_scale = shared ? static_cast<int>(root) : -1;
     }
+    for (const auto& m : matches_) {
+      std::vector<std::string> names;
+      for (size_t n : m.nodes) names.push_back(graph_.nodes[n].name);
+      scope_.fused.push_back(names);
+    }
     scope_.rebuild_groups(graph_);
     return scope_;
   }

@@ -51,9 +51,9 @@ struct HwPreset {
 };
 struct HwQuantizedOp {
   std::string type;
-  bool all_inputs = false;             // "activations": "all" (every non-constant float input)
-  std::vector<size_t> activations;     // else these input indices
-  std::vector<size_t> weights;         // inputs that are weights when constant (else quantized as activations)
+  bool all_inputs = false;          // "activations": "all" (every non-constant float input)
+  std::vector<size_t> activations;  // else these input indices
+  std::vector<size_t> weights;      // inputs that are weights when constant (else quantized as activations)
   // "when": "output_quantized": only where the output is quantized anyway, and only when two or more inputs are
   // tensors (an Add / Mul with a constant is a shift or scale, left to run with its neighbours)
   bool when_output_quantized = false;

@@ -17,6 +17,7 @@ QuantizationScope QuantizationScope::without_groups(const std::set<size_t>& remo
     out.quantizers.push_back(qz);
   }
   out.groups = groups;
+  out.fused = fused;
   for (size_t g = 0; g < out.groups.size(); ++g) {
     auto& group = out.groups[g];
     std::vector<size_t> kept;
@@ -48,6 +49,16 @@ void QuantizationScope::rebuild_groups(const ir::Graph& graph) {
     for (const auto& [node, input] : quantizers[q].uses) by_node[node].push_back(q);
   for (const auto& [node, qs] : by_node)
     for (size_t i = 1; i < qs.size(); ++i) parent[find(qs[i])] = find(qs[0]);
+  // A fused pattern is one op: its inputs' quantizers (the conv's, the residual skip's) go together.
+  for (const auto& pattern : fused) {
+    long first = -1;
+    for (const auto& node : pattern) {
+      auto it = by_node.find(node);
+      if (it == by_node.end()) continue;
+      if (first < 0) first = static_cast<long>(it->second[0]);
+      parent[find(it->second[0])] = find(static_cast<size_t>(first));
+    }
+  }
   // Quantizers sharing a scale go together: removing one would change the others' scale.
   std::map<int, size_t> first_unified;
   for (size_t q = 0; q < quantizers.size(); ++q) {

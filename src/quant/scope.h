@@ -53,12 +53,15 @@ class QuantizationScope {
  public:
   std::vector<Quantizer> quantizers;
   std::vector<QuantizerGroup> groups;
+  // The fused patterns (node names) placement found: one INT8 op each (a QConv with its residual Add), so the
+  // quantizers of all their inputs (the conv's and the skip's) belong to one group.
+  std::vector<std::vector<std::string>> fused;
 
   // A copy without the given groups (indices stay meaningful: removed groups keep their slot but lose quantizers).
   QuantizationScope without_groups(const std::set<size_t>& removed) const;
   size_t active_groups() const;
   // Rebuilds `groups` from the quantizers' `uses` by union-find (ops sharing a quantizer are one group, and so are
-  // quantizers sharing a scale).
+  // quantizers sharing a scale and the inputs of one fused pattern).
   void rebuild_groups(const ir::Graph& graph);
   // Gives every set of unified_scale quantizers the union of their ranges (before compute_parameters).
   void unify_ranges();
