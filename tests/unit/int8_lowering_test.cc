@@ -613,6 +613,58 @@ TEST(Int8Lowering, LeavesOtherPatternsAlone) {
 
 // A full quantized fixture: quac's own DefaultQuantization of the CNN, run lowered vs the QDQ reference on a few
 // hundred Fashion-MNIST test images: top-1 must agree on nearly all.
+// The Add of two convolutions where only one output is quantized (quac's placement: the skip convolution writes
+// 8-bit, the main path's last convolution fuses the Add). Even when the skip convolution comes first in the graph, it
+// must not take the Add with the other (float) convolution output as a float residual: it keeps its 8-bit output and
+// the main path's convolution fuses the Add with an 8-bit residual.
+//   x -> Q/DQ -> ConvA -> Q/DQ -> Add ; x -> Q/DQ -> ConvB -> Relu -> Q/DQ -> ConvC -> Add ; Add -> Relu -> Q/DQ -> y
+TEST(Int8Lowering, SkipConvolutionFirstKeepsItsOutputQuantized) {
+  std::mt19937 rng(61);
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 8, 8, 8});
+  auto scalar_q = [&](const std::string& n, float s) {
+    b.initializer(n + "_s", Tensor::scalar<float>(s)).initializer(n + "_z", Tensor::scalar<uint8_t>(0));
+  };
+  auto qdq = [&](const std::string& v, const std::string& q) {
+    b.node("QuantizeLinear", {v, q + "_s", q + "_z"}, {v + "_q"});
+    b.node("DequantizeLinear", {v + "_q", q + "_s", q + "_z"}, {v + "_dq"});
+    return v + "_dq";
+  };
+  auto conv = [&](const std::string& in, const std::string& out) {
+    b.initializer(out + "_w", int8_weights({8, 8, 3, 3}, rng, -64, 64));
+    b.initializer(out + "_ws", uniform({8}, rng, 0.002f, 0.006f)).initializer(out + "_wz", zeros_s8(8));
+    b.node("DequantizeLinear", {out + "_w", out + "_ws", out + "_wz"}, {out + "_wd"}, {ir::make_int_attr("axis", 0)});
+    b.node("Conv", {in, out + "_wd"}, {out}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  };
+  scalar_q("qx", 0.02f);
+  scalar_q("qa", 0.03f);
+  scalar_q("qb", 0.02f);
+  scalar_q("qy", 0.04f);
+  b.node("Relu", {"x"}, {"xr"});
+  std::string xd = qdq("xr", "qx");
+  conv(xd, "a");
+  b.node("Relu", {"a"}, {"ar"});  // keeps the skip's range non-negative (u8)
+  std::string ad = qdq("ar", "qa");
+  conv(xd, "bconv");
+  b.node("Relu", {"bconv"}, {"br"});
+  std::string bd = qdq("br", "qb");
+  conv(bd, "c");
+  b.node("Add", {ad, "c"}, {"s"}).node("Relu", {"s"}, {"r"});
+  std::string y = qdq("r", "qy");
+  b.node("Identity", {y}, {"y"});
+  b.output("y", DataType::kFloat);
+  Model model = b.build();
+  auto ops = lowered_ops(model);
+  EXPECT_EQ(ops["quac.QConv"], 3);
+  EXPECT_EQ(ops["Add"] + ops["Conv"], 0);
+  EXPECT_EQ(ops["QuantizeLinear"], 1) << "only the input's: every convolution writes 8-bit";
+  for (int threads : {1, 2}) {
+    std::vector<Tensor> feeds = {uniform({1, 8, 8, 8}, rng, -1.f, 4.f)};
+    Tensor want = run_reference(model, feeds), got = run_lowered(model, feeds, threads);
+    EXPECT_LE(max_abs_diff(got, want), 0.04 * 1.001) << "threads " << threads;
+  }
+}
+
 // An FP32 ResNet-style net quantized by quac's own placement (hardware config CPU): the skips of the residual Adds
 // share the quantizer of the tensor the next convolution reads, the convolution feeding each Add has no output
 // quantizer, the MaxPool runs on 8-bit values with its input's scale. Everything lowers to INT8 ops: the only float
