@@ -90,6 +90,8 @@ MinMaxParams read_params(config::ParamReader& r, bool is_default) {
   bool gna = p.placement.target_device == "GNA";
   if (gna) p.parameters = {};
   int default_weight_bits = gna && p.preset == "accuracy" ? 16 : 8, default_activation_bits = gna ? 16 : 8;
+  p.placement.hardware_config = r.get<std::string>("hardware_config", "");  // a JSON file replacing the built-in one
+  p.placement.preset = p.preset == "accuracy" ? "performance" : p.preset;
   p.calibration.stat_subset_size = r.get<size_t>("stat_subset_size", 300);
   p.calibration.stat_batch_size = r.get<size_t>("stat_batch_size", 1);
   p.calibration.shuffle_data = r.get<bool>("shuffle_data", false);

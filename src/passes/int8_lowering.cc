@@ -271,9 +271,16 @@ class Int8Lowering : public Pass {
         ScalarQ dq_q;
         const ir::Node* dqn = d >= 0 ? &graph.nodes[static_cast<size_t>(d)] : nullptr;
         int a = dqn && dqn->outputs.size() == 1 ? uses.single_consumer(dqn->outputs[0]) : -1;
-        if (conv && sum.empty() && a >= 0 && is_internal(graph, ctx, qv) && is_op(*dqn, "DequantizeLinear") &&
+        // Only when the Add's other input is 8-bit too: a float other input is a Conv's output that takes the Add
+        // as its own residual (quac's placement leaves the output of a Conv feeding a fused Add unquantized).
+        const ir::Node* add = a >= 0 ? &graph.nodes[static_cast<size_t>(a)] : nullptr;
+        ScalarQ other_q;
+        bool other_8bit = add && is_op(*add, "Add") && add->inputs.size() == 2 && dqn &&
+                          dq_of(graph, uses, add->inputs[0] == dqn->outputs[0] ? add->inputs[1] : add->inputs[0],
+                                &other_q) != nullptr;
+        if (conv && sum.empty() && other_8bit && is_internal(graph, ctx, qv) && is_op(*dqn, "DequantizeLinear") &&
             dqn->inputs[0] == qv && scalar_q(graph, *dqn, &dq_q) && dq_q.same(yq) &&
-            is_internal(graph, ctx, dqn->outputs[0]) && is_op(graph.nodes[static_cast<size_t>(a)], "Add")) {
+            is_internal(graph, ctx, dqn->outputs[0])) {
           post_ops.push_back(yq.type == DataType::kUInt8 ? "QDQ_U8" : "QDQ_S8");
           alphas.push_back(yq.s);
           betas.push_back(static_cast<float>(yq.zp));

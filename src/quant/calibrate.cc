@@ -206,6 +206,7 @@ void compute_parameters(Quantizer& q, const QuantizerMode& mode) {
 }
 
 void compute_parameters(QuantizationScope& scope, const ParameterConfig& config) {
+  scope.unify_ranges();  // quantizers sharing a scale (Concat inputs, MaxPool input and output) get one range
   for (auto& q : scope.quantizers) compute_parameters(q, q.is_weight ? config.weights : config.activations);
 }
 

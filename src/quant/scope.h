@@ -35,10 +35,14 @@ struct Quantizer {
   std::vector<float> scale;
   std::vector<int64_t> zero_point;
   int group = -1;
+  // Quantizers with the same unified_scale (>= 0) must share scale and zero point: the inputs of a Concat, the input
+  // and output of a MaxPool / Reshape. Calibration gives them the union of their ranges (unify_ranges).
+  int unified_scale = -1;
 };
 
-// Quantizers that must be removed together: an op's activation and weight quantizers, and every op that shares a
-// quantized tensor with it. `nodes` are the ops that run in INT8 because of this group.
+// Quantizers that must be removed together: an op's activation and weight quantizers, every op that shares a
+// quantized tensor with it, and quantizers that share a scale (unified_scale). `nodes` are the ops that run in INT8
+// because of this group.
 struct QuantizerGroup {
   std::vector<size_t> quantizers;
   std::vector<std::string> nodes;
@@ -49,12 +53,18 @@ class QuantizationScope {
  public:
   std::vector<Quantizer> quantizers;
   std::vector<QuantizerGroup> groups;
+  // The fused patterns (node names) placement found: one INT8 op each (a QConv with its residual Add), so the
+  // quantizers of all their inputs (the conv's and the skip's) belong to one group.
+  std::vector<std::vector<std::string>> fused;
 
   // A copy without the given groups (indices stay meaningful: removed groups keep their slot but lose quantizers).
   QuantizationScope without_groups(const std::set<size_t>& removed) const;
   size_t active_groups() const;
-  // Rebuilds `groups` from the quantizers' `uses` by union-find (ops sharing a quantizer are one group).
+  // Rebuilds `groups` from the quantizers' `uses` by union-find (ops sharing a quantizer are one group, and so are
+  // quantizers sharing a scale and the inputs of one fused pattern).
   void rebuild_groups(const ir::Graph& graph);
+  // Gives every set of unified_scale quantizers the union of their ranges (before compute_parameters).
+  void unify_ranges();
 };
 
 }  // namespace quac::quant

@@ -2,8 +2,8 @@
 // Facts used (NNCF's ONNX backend, MinMaxQuantization for ModelType.TRANSFORMER):
 // - ignored op types: Add, Pow, Squeeze, Sub, AveragePool, GlobalAveragePool, ReduceMean, ReduceL2, ReduceSum, Div,
 //   Max, Sqrt, Reciprocal, BatchNormalization, the comparisons Greater, Less, Equal, and Mul (except on
-//   Sapphire Rapids CPUs, a device quac does not model). quac quantizes only the inputs of Conv, ConvTranspose,
-//   MatMul and Gemm today, so these matter for placements that quantize element-wise ops;
+//   Sapphire Rapids CPUs, a device quac does not model). They keep the residual Adds and the scaling Muls that the
+//   hardware configs would otherwise quantize in floating point;
 // - the ignored pattern MULTIHEAD_ATTENTION_OUTPUT: a MatMul (or Gemm) with one input from Softmax, directly or
 //   through one Reshape, and the other from a Reshape, Transpose, Gather or Squeeze: the product of the attention
 //   probabilities with the values stays in floating point.

@@ -15,12 +15,14 @@ DATA="idx:$FMNIST,split=test,mean=0.2860,std=0.3530,limit=300"
 CALIB="idx:$FMNIST,split=train,mean=0.2860,std=0.3530,limit=100"
 passed=0
 
-# 1. POT-style config selecting AccuracyAwareQuantization.
+# 1. POT-style config selecting AccuracyAwareQuantization. FastBiasCorrection: full BiasCorrection corrects each
+# layer for the error of every quantized layer above it, so once the search has reverted those, the corrections it
+# left in place are stale and the search ends up reverting everything (seen with this config).
 cat >"$work/aaq.json" <<JSON
 {"model": {"model_name": "mobilenet", "model": "$MODEL"},
  "engine": {"data_source": "$DATA", "metric": "top1"},
  "compression": {"target_device": "CPU", "algorithms": [{"name": "AccuracyAwareQuantization", "params": {
-   "maximal_drop": 0.01, "ranking_subset_size": 60, "stat_subset_size": 100, "use_fast_bias": false,
+   "maximal_drop": 0.01, "ranking_subset_size": 60, "stat_subset_size": 100, "use_fast_bias": true,
    "activations": {"range_estimator": {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}}}}]}}
 JSON
 "$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -t 1 -o "$work/aaq.onnx" --report "$work/report.json" \

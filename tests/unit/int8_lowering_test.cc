@@ -616,6 +616,129 @@ TEST(Int8Lowering, LeavesOtherPatternsAlone) {
 
 // A full quantized fixture: quac's own DefaultQuantization of the CNN, run lowered vs the QDQ reference on a few
 // hundred Fashion-MNIST test images: top-1 must agree on nearly all.
+// The Add of two convolutions where only one output is quantized (quac's placement: the skip convolution writes
+// 8-bit, the main path's last convolution fuses the Add). Even when the skip convolution comes first in the graph, it
+// must not take the Add with the other (float) convolution output as a float residual: it keeps its 8-bit output and
+// the main path's convolution fuses the Add with an 8-bit residual.
+//   x -> Q/DQ -> ConvA -> Q/DQ -> Add ; x -> Q/DQ -> ConvB -> Relu -> Q/DQ -> ConvC -> Add ; Add -> Relu -> Q/DQ -> y
+TEST(Int8Lowering, SkipConvolutionFirstKeepsItsOutputQuantized) {
+  std::mt19937 rng(61);
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 8, 8, 8});
+  auto scalar_q = [&](const std::string& n, float s) {
+    b.initializer(n + "_s", Tensor::scalar<float>(s)).initializer(n + "_z", Tensor::scalar<uint8_t>(0));
+  };
+  auto qdq = [&](const std::string& v, const std::string& q) {
+    b.node("QuantizeLinear", {v, q + "_s", q + "_z"}, {v + "_q"});
+    b.node("DequantizeLinear", {v + "_q", q + "_s", q + "_z"}, {v + "_dq"});
+    return v + "_dq";
+  };
+  auto conv = [&](const std::string& in, const std::string& out) {
+    b.initializer(out + "_w", int8_weights({8, 8, 3, 3}, rng, -64, 64));
+    b.initializer(out + "_ws", uniform({8}, rng, 0.002f, 0.006f)).initializer(out + "_wz", zeros_s8(8));
+    b.node("DequantizeLinear", {out + "_w", out + "_ws", out + "_wz"}, {out + "_wd"}, {ir::make_int_attr("axis", 0)});
+    b.node("Conv", {in, out + "_wd"}, {out}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  };
+  scalar_q("qx", 0.02f);
+  scalar_q("qa", 0.03f);
+  scalar_q("qb", 0.02f);
+  scalar_q("qy", 0.04f);
+  b.node("Relu", {"x"}, {"xr"});
+  std::string xd = qdq("xr", "qx");
+  conv(xd, "a");
+  b.node("Relu", {"a"}, {"ar"});  // keeps the skip's range non-negative (u8)
+  std::string ad = qdq("ar", "qa");
+  conv(xd, "bconv");
+  b.node("Relu", {"bconv"}, {"br"});
+  std::string bd = qdq("br", "qb");
+  conv(bd, "c");
+  b.node("Add", {ad, "c"}, {"s"}).node("Relu", {"s"}, {"r"});
+  std::string y = qdq("r", "qy");
+  b.node("Identity", {y}, {"y"});
+  b.output("y", DataType::kFloat);
+  Model model = b.build();
+  auto ops = lowered_ops(model);
+  EXPECT_EQ(ops["quac.QConv"], 3);
+  EXPECT_EQ(ops["Add"] + ops["Conv"], 0);
+  EXPECT_EQ(ops["QuantizeLinear"], 1) << "only the input's: every convolution writes 8-bit";
+  for (int threads : {1, 2}) {
+    std::vector<Tensor> feeds = {uniform({1, 8, 8, 8}, rng, -1.f, 4.f)};
+    Tensor want = run_reference(model, feeds), got = run_lowered(model, feeds, threads);
+    EXPECT_LE(max_abs_diff(got, want), 0.04 * 1.001) << "threads " << threads;
+  }
+}
+
+// An FP32 ResNet-style net quantized by quac's own placement (hardware config CPU): the skips of the residual Adds
+// share the quantizer of the tensor the next convolution reads, the convolution feeding each Add has no output
+// quantizer, the MaxPool runs on 8-bit values with its input's scale. Everything lowers to INT8 ops: the only float
+// ops left are the model input's QuantizeLinear and the Flatten before the classifier (which runs on 8-bit data).
+// Both orders of a downsampling block (its 1x1 skip convolution before or after the main path, first or second input
+// of the Add) lower the same: the skip convolution writes 8-bit, the main path's last one fuses the Add.
+//   x -> Conv -> Relu -> MaxPool -> p; p -> Conv1x1 -> d; p -> Conv1x1 -> Relu -> Conv3x3 -> Relu -> Conv1x1 ->
+//   Add(d) -> Relu -> r1; r1 -> Conv -> Relu -> Conv -> Add(r1) -> Relu -> GlobalAveragePool -> Flatten -> Gemm
+TEST(Int8Lowering, QuacPlacedResidualNetLowersFully) {
+  for (bool skip_first : {true, false}) {
+    std::mt19937 rng(skip_first ? 51 : 52);
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {1, 4, 16, 16});
+    int n = 0;
+    auto conv = [&](const std::string& in, const std::string& out, int64_t c, int64_t m, int64_t k) {
+      std::string t = std::to_string(n++);
+      float bound = 1.5f / std::sqrt(static_cast<float>(c * k * k));
+      b.initializer("w" + t, uniform({m, c, k, k}, rng, -bound, bound));
+      b.initializer("b" + t, uniform({m}, rng, -0.1f, 0.1f));
+      b.node("Conv", {in, "w" + t, "b" + t}, {out}, {ir::make_ints_attr("pads", {k / 2, k / 2, k / 2, k / 2})});
+    };
+    conv("x", "c0", 4, 8, 3);
+    b.node("Relu", {"c0"}, {"r0"});
+    b.node("MaxPool", {"r0"}, {"p"},
+           {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("strides", {2, 2}),
+            ir::make_ints_attr("pads", {1, 1, 1, 1})});
+    if (skip_first) conv("p", "d", 8, 16, 1);
+    conv("p", "c1", 8, 8, 1);
+    b.node("Relu", {"c1"}, {"a1"});
+    conv("a1", "c2", 8, 8, 3);
+    b.node("Relu", {"c2"}, {"a2"});
+    conv("a2", "c3", 8, 16, 1);
+    if (!skip_first) conv("p", "d", 8, 16, 1);
+    b.node("Add", skip_first ? std::vector<std::string>{"d", "c3"} : std::vector<std::string>{"c3", "d"}, {"s1"});
+    b.node("Relu", {"s1"}, {"r1"});
+    conv("r1", "c4", 16, 16, 3);
+    b.node("Relu", {"c4"}, {"a4"});
+    conv("a4", "c5", 16, 16, 3);
+    b.node("Add", {"c5", "r1"}, {"s2"}).node("Relu", {"s2"}, {"r2"});
+    b.node("GlobalAveragePool", {"r2"}, {"g"}).node("Flatten", {"g"}, {"f"});
+    b.initializer("wf", uniform({10, 16}, rng, -0.3f, 0.3f)).initializer("bf", uniform({10}, rng, -0.1f, 0.1f));
+    b.node("Gemm", {"f", "wf", "bf"}, {"y"}, {ir::make_int_attr("transB", 1)});
+    b.output("y", DataType::kFloat);
+    Model fp32 = b.build();
+    auto data = open_dataset("random,n=16", fp32);
+    auto engine = std::make_shared<Engine>(data, nullptr, EngineOptions{.progress = false});
+    nlohmann::json params = {{"preset", "performance"}, {"stat_subset_size", 16}, {"target_device", "CPU"}};
+    params["weights"] = {{"bits", 7}};
+    Model int8 = create_pipeline({{"MinMaxQuantization", params}}, engine)->run(fp32);
+    auto ops = lowered_ops(int8);
+    std::string where = skip_first ? "skip conv first" : "skip conv last";
+    EXPECT_EQ(ops["quac.QConv"], 7) << where;
+    EXPECT_EQ(ops["quac.QPool"], 2) << where;
+    EXPECT_EQ(ops["quac.QMatMul"], 1) << where;
+    EXPECT_EQ(ops["Conv"] + ops["Add"] + ops["Relu"] + ops["MaxPool"] + ops["GlobalAveragePool"] + ops["Gemm"], 0)
+        << where;
+    EXPECT_EQ(ops["DequantizeLinear"], 0) << where;
+    EXPECT_EQ(ops["QuantizeLinear"], 1) << where << ": only the model input's";
+    for (int threads : {1, 2}) {
+      std::vector<Tensor> feeds = {uniform({1, 4, 16, 16}, rng, -2.f, 2.f)};
+      Tensor want = run_reference(int8, feeds), got = run_lowered(int8, feeds, threads);
+      Tensor want_fp32 = run_reference(fp32, feeds);
+      // Float logits after seven quantized layers: a value may round the other way at a tie-break (float vs exact
+      // integer accumulation); that moves a logit by far less than quantization itself does.
+      double quant_error = max_abs_diff(want, want_fp32);
+      EXPECT_GT(quant_error, 0.0) << where;
+      EXPECT_LE(max_abs_diff(got, want), 0.1 * quant_error + 1e-5) << where << ", threads " << threads;
+    }
+  }
+}
+
 TEST(Int8Lowering, QuantizedFixtureAgreesWithTheReferenceInTop1) {
   const std::string data_dir = "/usr/share/datasets/fashion-mnist";
   if (!std::filesystem::exists(data_dir)) GTEST_SKIP() << "Fashion-MNIST is not installed";
