@@ -209,14 +209,22 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   so.log = options.log;
   so.progress = engine.options().progress;
 
-  // POT's order: the fully quantized model; if over budget, the mixed preset, then tuned hyperparameters, then the
-  // search from whichever started best. Whole-set evaluations are cached, so the probes cost nothing twice.
+  // POT's order: the fully quantized model; if over budget, the mixed preset, from which everything after continues
+  // (as in POT, whether or not it measured better: the note records both), then tuned hyperparameters, then the
+  // search. Whole-set evaluations are cached, so the probes cost nothing twice.
   if (p.convert_to_mixed_preset || p.tune_hyperparams) {
     search::SearchOptions probe = so;
     probe.stop_after_quantized = true;
     probe.log = nullptr;
     search::SearchResult s0 = search::run_search(*evaluator, probe);
-    if (!s0.budget_met && p.convert_to_mixed_preset && base_params.value("preset", "performance") != "mixed") {
+    bool already_mixed = base_params.value("preset", "performance") == "mixed" ||
+                         (base_params.contains("activations") && base_params["activations"].is_object() &&
+                          base_params["activations"].value("mode", "") == "asymmetric");
+    if (!s0.budget_met && p.convert_to_mixed_preset && already_mixed) {
+      notes.push_back("convert_to_mixed_preset: the base algorithm already uses asymmetric activations; nothing to "
+                      "convert");
+      log(notes.back().get<std::string>());
+    } else if (!s0.budget_met && p.convert_to_mixed_preset) {
       nlohmann::json mixed = base_params;
       mixed["preset"] = "mixed";
       if (mixed.contains("activations") && mixed["activations"].contains("mode")) mixed["activations"].erase("mode");
@@ -226,20 +234,17 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
       ev_mixed->share_reference(*evaluator);
       search::SearchResult s1 = search::run_search(*ev_mixed, probe);
       double perf = worst_excess(s0, s0.quantized_metrics), mix = worst_excess(s0, s1.quantized_metrics);
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "convert_to_mixed_preset: over budget by %.3gx (performance) vs %.3gx (mixed): %s",
-                    std::max(0.0, perf), std::max(0.0, mix),
-                    mix < perf ? "continuing with mixed" : "keeping performance");
+      char buf[300];
+      std::snprintf(buf, sizeof buf,
+                    "convert_to_mixed_preset: over budget by %.3gx (performance) vs %.3gx (mixed)%s; continuing "
+                    "with mixed",
+                    std::max(0.0, perf), std::max(0.0, mix), s1.budget_met ? ", mixed is within budget" : "");
       notes.push_back(buf);
       log(buf);
-      if (mix < perf) {
-        base_params = mixed;
-        retired.push_back(std::move(evaluator));
-        evaluator = std::move(ev_mixed);
-        s0 = s1;
-      } else {
-        retired.push_back(std::move(ev_mixed));
-      }
+      base_params = mixed;
+      retired.push_back(std::move(evaluator));
+      evaluator = std::move(ev_mixed);
+      s0 = s1;
     }
     if (!s0.budget_met && p.tune_hyperparams) {
       AccuracyAwareParams tp = p;

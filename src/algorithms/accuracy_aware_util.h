@@ -43,9 +43,10 @@ PseudoLabels pseudo_label(const Model& fp32, std::shared_ptr<const Dataset> data
                           const EngineOptions& options);
 
 // tune_hyperparams: POT's grid over the activation range estimator (min: min / quantile 1e-3 / quantile 1e-4, max
-// likewise), each candidate scored on the hardest items (largest FP32-vs-INT8 per-sample difference).
+// likewise) and fast bias correction on/off (off = BiasCorrection), each candidate scored on the hardest items
+// (largest FP32-vs-INT8 per-sample difference). candidates[0] is the configuration as given.
 struct TuneResult {
-  nlohmann::json params;  // the base parameters with the chosen estimator
+  nlohmann::json params;  // the base parameters with the chosen estimator and use_fast_bias
   size_t inferences = 0;
   std::string note;
   nlohmann::json candidates = nlohmann::json::array();

@@ -23,6 +23,21 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+std::string format_count(size_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+void progress_line(const std::string& line) {
+  if (g_quiet) return;
+  std::fprintf(stderr, "[quac] %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
 Progress::Progress(std::string phase, size_t total, bool enabled)
     : phase_(std::move(phase)), total_(total), enabled_(enabled && !g_quiet), tty_(isatty(STDERR_FILENO) != 0) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
