@@ -10,7 +10,7 @@ namespace quac {
 
 class Progress {
  public:
-  Progress(std::string phase, size_t total, bool enabled = true);
+  Progress(std::string phase, size_t total, bool enabled = true, std::string unit = "items");
   ~Progress();
   void advance(size_t items);
   void finish();
@@ -18,7 +18,7 @@ class Progress {
 
  private:
   void draw(bool final_line);
-  std::string phase_;
+  std::string phase_, unit_;
   size_t total_, done_ = 0;
   bool enabled_, tty_, finished_ = false;
   int last_decile_ = -1;

@@ -118,9 +118,12 @@ void Search::status(const std::string& phase, size_t pending, size_t iterations_
   double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   double speed = elapsed > 0 && r_.inferences > 0 ? static_cast<double>(r_.inferences) / elapsed : 0;
   size_t left = pending + iterations_left * ev_.size();
-  std::string line = "search: " + phase + "; iteration " + std::to_string(r_.iterations);
-  if (iterations_left > 0) line += " (at most " + std::to_string(iterations_left) + " more)";
-  line += "; " + format_count(r_.inferences) + " items done in " + format_duration(elapsed);
+  // The iteration a phase belongs to: reverts are numbered from 1; the phases before the first revert are iteration 0.
+  size_t iteration = static_cast<size_t>(r_.iterations) + (phase.rfind("revert", 0) == 0 ? 1 : 0);
+  std::string line = "search, iteration " + std::to_string(iteration);
+  if (iterations_left > 0)
+    line += " of at most " + std::to_string(iteration + iterations_left - (phase.rfind("revert", 0) == 0 ? 1 : 0));
+  line += ": " + phase + "; " + format_count(r_.inferences) + " items done in " + format_duration(elapsed);
   if (left == 0) {
     line += "; nothing left";
   } else if (speed <= 0) {
@@ -206,7 +209,7 @@ std::vector<size_t> Search::rank(const std::set<size_t>& current, const std::vec
   auto t0 = Clock::now();
   Progress progress(
       "rank " + std::to_string(candidates.size()) + " groups on " + std::to_string(r_.ranking_subset.size()) + " items",
-      candidates.size(), o_.progress);
+      candidates.size(), o_.progress, "groups");
   for (size_t g : candidates) {
     std::set<size_t> removed = current;
     removed.insert(g);
@@ -405,8 +408,7 @@ SearchResult Search::run() {
     candidate.insert(g);
     size_t remaining = 0;  // groups still to try, this one included
     for (size_t x : groups) remaining += !current.count(x) && !excluded.count(x);
-    status("iteration " + std::to_string(r_.iterations + 1) + ": revert " + ev_.group_label(g) + ", check on " +
-               format_count(n) + " items",
+    status("revert " + ev_.group_label(g) + ", check on " + format_count(n) + " items",
            0, iterations_bound(remaining), (remaining > 0 ? remaining - 1 : 0) * r_.ranking_subset.size());
     ++r_.iterations;
     const EvaluationRecord& rec = evaluate_full(candidate, "revert", false, nullptr);

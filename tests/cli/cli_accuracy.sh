@@ -24,8 +24,22 @@ cat >"$work/aaq.json" <<JSON
    "activations": {"range_estimator": {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}}}}]}}
 JSON
 "$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -t 1 -o "$work/aaq.onnx" --report "$work/report.json" \
-  2>"$work/log.txt" || { cat "$work/log.txt"; exit 1; }
+  2>"$work/log.txt" >"$work/out.txt" || { cat "$work/log.txt"; exit 1; }
 grep -q "iteration 1" "$work/log.txt"  # progress/log lines on stderr
+# The whole search's progress: phase, iteration, items done, time left from the measured speed.
+grep -Eq "search, iteration 0 of at most [0-9]+: rank [0-9]+ groups on 60 items; [0-9,]+ items done in [0-9:]+; [0-9:]+ left at most \([0-9,]+ items at [0-9,]+ items/s" "$work/log.txt"
+grep -Eq "search, iteration 1 of at most [0-9]+: revert .*, check on 300 items; [0-9,]+ items done" "$work/log.txt"
+grep -q "search, iteration [0-9]*: done (within budget)" "$work/log.txt"
+# The final table: FP32, full INT8, result, and whether the result is faster than FP32 (a warning on stderr if not).
+grep -Eq "^FP32 +0\.[0-9]{4} +- +all +[0-9.]+ +1\.00x" "$work/out.txt"
+grep -Eq "^full INT8 +0\.[0-9]{4} +0\.[0-9]{4} +0 of [0-9]+ " "$work/out.txt"
+grep -Eq "^result +0\.[0-9]{4} +0\.[0-9]{4} +[0-9]+ of [0-9]+ " "$work/out.txt"
+if grep -q "The result is NOT faster than FP32" "$work/out.txt"; then
+  grep -q "warning: the result (.*) is not faster than FP32" "$work/log.txt"
+else
+  grep -q "The result is faster than FP32: " "$work/out.txt"
+  ! grep -q "warning: the result" "$work/log.txt"
+fi
 test -s "$work/aaq.onnx" && test -s "$work/report.html"
 fp=$("$QUAC" evaluate "$MODEL" --data "$DATA" --json)
 q=$("$QUAC" evaluate "$work/aaq.onnx" --data "$DATA" --json)
@@ -58,7 +72,8 @@ passed=$((passed + 1))
 # 2. Flags only (POT's default preset), relative budget: a tight budget (0.3% of
 # the baseline) forces reverts.
 "$QUAC" quantize "$MODEL" --data "$DATA" --calib-data "$CALIB" -t 1 --metric top1 --max-drop 0.003 --drop-type relative \
-  --ranking-subset-size 30 --quiet -o "$work/flags.onnx" --report "$work/flags.json"
+  --ranking-subset-size 30 --quiet -o "$work/flags.onnx" --report "$work/flags.json" 2>"$work/quiet.txt"
+test ! -s "$work/quiet.txt"  # --quiet: no progress, no log lines, no warnings
 $PY - "$work/flags.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -115,6 +115,34 @@ TEST(AccuracySearch, RevertsTheTopRankedGroup) {
   EXPECT_EQ(decisions(r), std::vector<std::string>({"within budget"}));
 }
 
+// The whole search's progress on stderr: phase, iteration, items done and time left, from the items still ahead (a
+// typical iteration: the ranking subset for every group, then a check on the whole set) at the measured speed.
+TEST(AccuracySearch, ProgressLinesGiveTheWholeSearchsTimeLeft) {
+  MockEvaluator ev;
+  ev.full = [](const Removed& s) { return std::map<std::string, double>{{"acc", s.count(2) ? 0.895 : 0.85}}; };
+  SearchOptions o;
+  o.ranking_subset_size = 10;
+  o.progress = true;
+  ::testing::internal::CaptureStderr();
+  run_search(ev, o);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  // Ahead of the reference: 100 + 100 (INT8) + 4 groups x 10 items + at most 4 iterations x 100 items.
+  for (const char* line : {"search, iteration 0 of at most 4: evaluate reference on 100 items; 0 items done in 0:00; "
+                           "640 items left",
+                           "search, iteration 0 of at most 4: evaluate INT8 on 100 items; 100 items done in ",
+                           "left at most (540 items at ",
+                           "search, iteration 0 of at most 4: rank 4 groups on 10 items; 200 items done in ",
+                           "left at most (440 items at ",
+                           "search, iteration 1 of at most 4: revert group 2, check on 100 items; 240 items done in ",
+                           "left at most (400 items at ",
+                           "search, iteration 1: done (within budget); 340 items done in "})
+    EXPECT_NE(err.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << err;
+  o.progress = false;
+  ::testing::internal::CaptureStderr();
+  run_search(ev, o);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
 TEST(AccuracySearch, ContinuesDownTheRankingWhileItImproves) {
   MockEvaluator ev;
   // Group 0 ranks first (subset score), 1 second; both are needed.

@@ -213,6 +213,12 @@ int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohm
   options.intermediate_dir = (out.parent_path() / (out.stem().string() + "_intermediate")).string();
   if (info && !args.quiet)
     options.log = [](const std::string& line) { std::fprintf(stderr, "[quac] %s\n", line.c_str()); };
+  // Warnings (the result is not faster than FP32) at every level but error; --quiet leaves only errors and the
+  // budget line.
+  if (a.log_level != "error" && !args.quiet)
+    options.warn = [](const std::string& line) { std::fprintf(stderr, "[quac] %s\n", line.c_str()); };
+  else
+    options.warn = [](const std::string&) {};
   auto engine = std::make_shared<Engine>(
       dataset, make_metric(a.metric),
       EngineOptions{.batch_size = a.batch_size, .num_threads = args.threads, .progress = !args.quiet});
@@ -227,7 +233,8 @@ int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohm
     write_accuracy_report(r.report, a.report);
   }
   guard.committed = true;
-  std::printf("%s -> %s: %s\n", args.model.c_str(), args.output.c_str(), r.summary.c_str());
+  std::printf("%s -> %s: %s\n\n%s", args.model.c_str(), args.output.c_str(), r.summary.c_str(),
+              accuracy_report_table(r.report).c_str());
   if (!r.budget_met) {
     std::fprintf(stderr, "quac: accuracy budget not met: %s; the best model found was written to %s\n",
                  r.summary.c_str(), args.output.c_str());
