@@ -112,7 +112,8 @@ std::unique_ptr<Algorithm> make_base_algorithm(const std::string& name, const nl
 std::vector<double> measure_latencies_ms(const std::vector<Model>& models, const Dataset& data, int threads,
                                          size_t min_rounds, double budget_seconds, size_t* rounds) {
   std::vector<std::unique_ptr<Session>> sessions;
-  for (const Model& m : models) sessions.push_back(std::make_unique<Session>(m, SessionOptions{.num_threads = threads}));
+  for (const Model& m : models)
+    sessions.push_back(std::make_unique<Session>(m, SessionOptions{.num_threads = threads}));
   Batch b = make_batch(data, {0}, 0, 1);
   // Warm-up: first runs pay for page faults, primitive creation and caches.
   for (auto& s : sessions)
@@ -254,8 +255,9 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
                          (base_params.contains("activations") && base_params["activations"].is_object() &&
                           base_params["activations"].value("mode", "") == "asymmetric");
     if (!s0.budget_met && p.convert_to_mixed_preset && already_mixed) {
-      notes.push_back("convert_to_mixed_preset: the base algorithm already uses asymmetric activations; nothing to "
-                      "convert");
+      notes.push_back(
+          "convert_to_mixed_preset: the base algorithm already uses asymmetric activations; nothing to "
+          "convert");
       log(notes.back().get<std::string>());
     } else if (!s0.budget_met && p.convert_to_mixed_preset) {
       nlohmann::json mixed = base_params;
@@ -330,7 +332,9 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
       std::vector<double> ms = measure_latencies_ms({fp32, int8, result.model}, *data, threads, 21, 3, &rounds);
       latency.fp32 = ms[0], latency.int8 = ms[1], latency.result = ms[2];
       latency.method = "median of " + std::to_string(rounds) + " interleaved runs after 5 warm-up runs, " +
-                       (threads == 1 ? std::string("1 thread") : threads > 0 ? std::to_string(threads) + " threads" : std::string("all threads"));
+                       (threads == 1  ? std::string("1 thread")
+                        : threads > 0 ? std::to_string(threads) + " threads"
+                                      : std::string("all threads"));
     }
     // Users have been burned by models that met the budget and got no faster: say so when it happens.
     for (const std::string& w : latency_warnings(latency)) {

@@ -149,7 +149,8 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
         Model cand = make_base_algorithm(p.base_algorithm, params, "tune_hyperparams")->run(fp32, calib_engine);
         search::ModelSearchEvaluator ev(fp32, cand, data, *engine.metric(), eo);
         double s = score_of(ev);
-        t.candidates.push_back({{"range_estimator", candidate["range_estimator"]}, {"use_fast_bias", fb}, {"score", s}});
+        t.candidates.push_back(
+            {{"range_estimator", candidate["range_estimator"]}, {"use_fast_bias", fb}, {"score", s}});
         if (s > best + 1e-12) {
           best = s;
           t.params = params;
@@ -157,8 +158,10 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
         }
       }
   char buf[400];
-  std::snprintf(buf, sizeof buf, "tune_hyperparams: %zu candidates (range estimator x fast bias) scored on the %zu hardest items; chosen: %s",
-                t.candidates.size(), order.size(), chosen.c_str());
+  std::snprintf(
+      buf, sizeof buf,
+      "tune_hyperparams: %zu candidates (range estimator x fast bias) scored on the %zu hardest items; chosen: %s",
+      t.candidates.size(), order.size(), chosen.c_str());
   t.note = buf;
   return t;
 }

@@ -39,7 +39,11 @@ void progress_line(const std::string& line) {
 }
 
 Progress::Progress(std::string phase, size_t total, bool enabled, std::string unit)
-    : phase_(std::move(phase)), unit_(std::move(unit)), total_(total), enabled_(enabled && !g_quiet), tty_(isatty(STDERR_FILENO) != 0) {
+    : phase_(std::move(phase)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(enabled && !g_quiet),
+      tty_(isatty(STDERR_FILENO) != 0) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 

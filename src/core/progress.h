@@ -26,7 +26,7 @@ class Progress {
 };
 
 std::string format_duration(double seconds);  // "1:05", "1:02:03"
-std::string format_count(size_t n);          // "12,345"
+std::string format_count(size_t n);           // "12,345"
 // One status line on stderr ("[quac] LINE"), unless --quiet: for progress that spans several Progress phases.
 void progress_line(const std::string& line);
 

@@ -114,14 +114,12 @@ nlohmann::json build_report(const search::SearchResult& r, const search::SearchE
       {"fp32", model_entry(r.reference_metrics, latency.fp32)},
       {"int8", model_entry(r.quantized_metrics, latency.int8)},
       {"result", model_entry(r.result_metrics, latency.result)},
-      {"latency", {{"method", latency.method},
-                   {"batch", 1},
-                   {"speedup_vs_fp32", latency.fp32 > 0 && latency.result > 0 ? json(latency.fp32 / latency.result)
-                                                                               : json()},
-                   {"speedup_vs_int8", latency.int8 > 0 && latency.result > 0 ? json(latency.int8 / latency.result)
-                                                                               : json()},
-                   {"faster_than_fp32", latency.fp32 > 0 && latency.result > 0 ? json(latency.result < latency.fp32)
-                                                                                : json()}}},
+      {"latency",
+       {{"method", latency.method},
+        {"batch", 1},
+        {"speedup_vs_fp32", latency.fp32 > 0 && latency.result > 0 ? json(latency.fp32 / latency.result) : json()},
+        {"speedup_vs_int8", latency.int8 > 0 && latency.result > 0 ? json(latency.int8 / latency.result) : json()},
+        {"faster_than_fp32", latency.fp32 > 0 && latency.result > 0 ? json(latency.result < latency.fp32) : json()}}},
       {"iterations", r.iterations},
       {"inferences", r.inferences},
       {"search_seconds", r.seconds},
@@ -269,8 +267,8 @@ std::string accuracy_report_html(const nlohmann::json& report) {
   if (res.contains("latency") && res["latency"]["faster_than_fp32"].is_boolean()) {
     bool faster = res["latency"]["faster_than_fp32"].get<bool>();
     h << "<p class='" << (faster ? "ok" : "bad") << "'>The result is " << (faster ? "" : "NOT ") << "faster than FP32 ("
-      << num(jnum(res["latency"]["speedup_vs_fp32"]), 2) << "x FP32's speed; latency: "
-      << esc(res["latency"]["method"].get<std::string>()) << ").</p>";
+      << num(jnum(res["latency"]["speedup_vs_fp32"]), 2)
+      << "x FP32's speed; latency: " << esc(res["latency"]["method"].get<std::string>()) << ").</p>";
   }
   h << "<h2>Accuracy drop per iteration</h2>" << drop_plot(report);
   if (!report["rankings"].empty()) {
@@ -330,8 +328,8 @@ std::string accuracy_report_table(const nlohmann::json& report) {
       cell(e["metrics"].contains(name) ? num(jnum(e["metrics"][name])) : "-", 10);
       cell(k != "fp32" && e["drops"].contains(name) ? num(jnum(e["drops"][name])) : "-", 9);
     }
-    cell(k == "fp32" ? "all" : (k == "int8" ? "0" : std::to_string(res["groups_reverted"].get<size_t>())) + " of " +
-                                   total,
+    cell(k == "fp32" ? "all"
+                     : (k == "int8" ? "0" : std::to_string(res["groups_reverted"].get<size_t>())) + " of " + total,
          12);
     double ms = jnum(e["latency_ms"]);
     cell(ms > 0 ? num(ms, 3) : "-", 12);

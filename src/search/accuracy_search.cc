@@ -408,8 +408,8 @@ SearchResult Search::run() {
     candidate.insert(g);
     size_t remaining = 0;  // groups still to try, this one included
     for (size_t x : groups) remaining += !current.count(x) && !excluded.count(x);
-    status("revert " + ev_.group_label(g) + ", check on " + format_count(n) + " items",
-           0, iterations_bound(remaining), (remaining > 0 ? remaining - 1 : 0) * r_.ranking_subset.size());
+    status("revert " + ev_.group_label(g) + ", check on " + format_count(n) + " items", 0, iterations_bound(remaining),
+           (remaining > 0 ? remaining - 1 : 0) * r_.ranking_subset.size());
     ++r_.iterations;
     const EvaluationRecord& rec = evaluate_full(candidate, "revert", false, nullptr);
     EvaluationRecord& mrec = r_.evaluations.back();

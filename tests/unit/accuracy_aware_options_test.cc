@@ -154,8 +154,7 @@ TEST(AccuracyAwareLatency, MeasuredLatencyIsAMedianOfInterleavedRunsAfterWarmUp)
   Model model = small_model();
   auto engine = labelled_engine(model, 4);
   size_t rounds = 0;
-  std::vector<double> ms =
-      algorithms::measure_latencies_ms({model, model}, engine->dataset(), 1, 7, 0.0, &rounds);
+  std::vector<double> ms = algorithms::measure_latencies_ms({model, model}, engine->dataset(), 1, 7, 0.0, &rounds);
   ASSERT_EQ(ms.size(), 2u);
   EXPECT_GT(ms[0], 0);
   EXPECT_GT(ms[1], 0);

@@ -127,15 +127,15 @@ TEST(AccuracySearch, ProgressLinesGiveTheWholeSearchsTimeLeft) {
   run_search(ev, o);
   std::string err = ::testing::internal::GetCapturedStderr();
   // Ahead of the reference: 100 + 100 (INT8) + 4 groups x 10 items + at most 4 iterations x 100 items.
-  for (const char* line : {"search, iteration 0 of at most 4: evaluate reference on 100 items; 0 items done in 0:00; "
-                           "640 items left",
-                           "search, iteration 0 of at most 4: evaluate INT8 on 100 items; 100 items done in ",
-                           "left at most (540 items at ",
-                           "search, iteration 0 of at most 4: rank 4 groups on 10 items; 200 items done in ",
-                           "left at most (440 items at ",
-                           "search, iteration 1 of at most 4: revert group 2, check on 100 items; 240 items done in ",
-                           "left at most (400 items at ",
-                           "search, iteration 1: done (within budget); 340 items done in "})
+  for (const char* line :
+       {"search, iteration 0 of at most 4: evaluate reference on 100 items; 0 items done in 0:00; "
+        "640 items left",
+        "search, iteration 0 of at most 4: evaluate INT8 on 100 items; 100 items done in ",
+        "left at most (540 items at ",
+        "search, iteration 0 of at most 4: rank 4 groups on 10 items; 200 items done in ",
+        "left at most (440 items at ",
+        "search, iteration 1 of at most 4: revert group 2, check on 100 items; 240 items done in ",
+        "left at most (400 items at ", "search, iteration 1: done (within budget); 340 items done in "})
     EXPECT_NE(err.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << err;
   o.progress = false;
   ::testing::internal::CaptureStderr();
@@ -382,13 +382,13 @@ TEST(OutputDistance, CosineKlMse) {
 // ---- AccuracyAwareQuantization on a small in-memory model ----
 #include <filesystem>
 
+#include "accuracy_aware_fixture.h"
 #include "core/file_util.h"
 #include "core/random.h"
 #include "quac/accuracy_aware.h"
 #include "quac/session.h"
 #include "quant/scope.h"
 #include "search/model_evaluator.h"
-#include "accuracy_aware_fixture.h"
 
 namespace quac {
 namespace {
