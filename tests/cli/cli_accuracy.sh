@@ -14,6 +14,13 @@ MODEL=$SRC/tests/data/fixtures/mobilenet.onnx
 DATA="idx:$FMNIST,split=test,mean=0.2860,std=0.3530,limit=300"
 CALIB="idx:$FMNIST,split=train,mean=0.2860,std=0.3530,limit=100"
 passed=0
+refute() {  # refute PATTERN FILE: fails when PATTERN is in FILE (`! grep` would not stop a `set -e` script)
+  if grep -q -- "$1" "$2"; then
+    echo "unexpected '$1' in $2:"
+    cat "$2"
+    exit 1
+  fi
+}
 
 # 1. POT-style config selecting AccuracyAwareQuantization.
 cat >"$work/aaq.json" <<JSON
@@ -38,7 +45,7 @@ if grep -q "The result is NOT faster than FP32" "$work/out.txt"; then
   grep -q "warning: the result (.*) is not faster than FP32" "$work/log.txt"
 else
   grep -q "The result is faster than FP32: " "$work/out.txt"
-  ! grep -q "warning: the result" "$work/log.txt"
+  refute "warning: the result" "$work/log.txt"
 fi
 test -s "$work/aaq.onnx" && test -s "$work/report.html"
 fp=$("$QUAC" evaluate "$MODEL" --data "$DATA" --json)
@@ -73,7 +80,7 @@ passed=$((passed + 1))
 # the baseline) forces reverts.
 "$QUAC" quantize "$MODEL" --data "$DATA" --calib-data "$CALIB" -t 1 --metric top1 --max-drop 0.003 --drop-type relative \
   --ranking-subset-size 30 --quiet -o "$work/flags.onnx" --report "$work/flags.json" 2>"$work/quiet.txt"
-test ! -s "$work/quiet.txt"  # --quiet: no progress, no log lines, no warnings
+test ! -s "$work/quiet.txt" # --quiet: no progress, no log lines, no warnings
 $PY - "$work/flags.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -83,6 +90,32 @@ assert abs(m["allowed_drop"] - 0.003 * m["baseline"]) < 1e-12, m
 assert r["result"]["budget_met"] is True and r["result"]["result"]["drops"]["top1"] <= m["allowed_drop"] + 1e-9, r
 PY
 test -s "$work/flags.onnx"
+passed=$((passed + 1))
+
+# 2b. POT's engine layout with a dataset reader and accuracy checker's preprocessing (pixel-unit normalization):
+# the same data as the spec above. --log-level warning drops the log lines but keeps the progress;
+# dump_intermediate_model writes the fully quantized model (iteration 0) beside the output.
+cat >"$work/reader.json" <<JSON
+{"model": {"model_name": "mobilenet", "model": "$MODEL"},
+ "engine": {"data_source": "$FMNIST", "reader": {"type": "idx", "split": "test", "limit": 300},
+            "preprocessing": [{"type": "normalization", "mean": 72.93, "std": "90.015"}], "metric": "top1"},
+ "compression": {"algorithms": [{"name": "AccuracyAwareQuantization", "params": {
+   "maximal_drop": 1.0, "stat_subset_size": 50, "dump_intermediate_model": true}}]}}
+JSON
+"$QUAC" quantize -c "$work/reader.json" -t 1 --log-level warning -o "$work/reader.onnx" --report "$work/reader_r.json" \
+  2>"$work/reader_log.txt" >/dev/null
+grep -q "search, iteration 0" "$work/reader_log.txt"
+refute "quantizing with\|reference: top1" "$work/reader_log.txt"
+fp_spec=$("$QUAC" evaluate "$MODEL" --data "$DATA" --json --quiet)
+int8_dump=$("$QUAC" evaluate "$work/reader_intermediate/iteration_0.onnx" --data "$DATA" --json --quiet)
+$PY - "$work/reader_r.json" "$fp_spec" "$int8_dump" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+fp, dump = (json.loads(a)["metrics"]["top1"] for a in sys.argv[2:4])
+assert r["items"] == 300 and abs(r["result"]["fp32"]["metrics"]["top1"] - fp) < 1e-12, (r["dataset"], fp)
+assert abs(r["result"]["int8"]["metrics"]["top1"] - dump) < 1e-12, (r["result"]["int8"], dump)
+assert r["intermediate_models"].endswith("reader_intermediate"), r["intermediate_models"]
+PY
 passed=$((passed + 1))
 
 # 3. An unreachable budget: one clear line, exit 3, the best model and the report still written.
@@ -125,6 +158,16 @@ write("nan", nan, y)
 write("noann", x)
 write("empty", x[:0], y[:0])
 PY
+# annotation_free: data without labels is fine; the FP32 model's confident predictions label it.
+cat >"$work/nolabels.json" <<JSON
+{"model": {"model": "$MODEL"}, "engine": {"data_source": "npy:$work/noann", "metric": "top1"},
+ "compression": {"algorithms": [{"name": "AccuracyAwareQuantization", "params": {
+   "maximal_drop": 1.0, "stat_subset_size": 20, "annotation_free": true, "annotation_conf_threshold": 0.0}}]}}
+JSON
+"$QUAC" quantize -c "$work/nolabels.json" -t 1 --quiet -o "$work/nolabels.onnx" --report "$work/nolabels_r.json" >/dev/null
+grep -q "annotation_free: 40 of 40 items labelled by the FP32 model" "$work/nolabels_r.json"
+passed=$((passed + 1))
+
 expect_bad() {  # expect_bad NAME PATTERN ARGS...: exit 2, PATTERN in the message, no output file
   local name=$1 pattern=$2
   shift 2
@@ -148,4 +191,17 @@ expect_bad empty "empty" "$MODEL" --data "npy:$work/empty" --calib-data "$CALIB"
 sed 's/"maximal_drop"/"maximal_drp"/' "$work/aaq.json" >"$work/typo.json"
 expect_bad typo "unknown key 'maximal_drp'" -c "$work/typo.json"
 expect_bad unknown_metric "top1" "$MODEL" --data "npy:$work/good" --metric top42x --max-drop 0.01
+sed 's/"normalization"/"normalisation"/' "$work/reader.json" >"$work/prep.json"
+expect_bad preprocessing "engine.preprocessing\[0\].type: 'normalisation' is not one of" -c "$work/prep.json"
+# An output that cannot be written fails at once, before any search, naming the folder.
+set +e
+"$QUAC" quantize "$MODEL" --data "npy:$work/good" --metric top1 --max-drop 0.01 -o "$work/late.onnx" \
+  --report "$work/nodir/r.json" 2>"$work/err_nodir.txt"
+code=$?
+set -e
+test "$code" -eq 2
+grep -q "nodir does not exist" "$work/err_nodir.txt"
+refute "search," "$work/err_nodir.txt"
+test ! -e "$work/late.onnx"
+passed=$((passed + 1))
 echo "cli_accuracy: $passed passed, 0 failed"

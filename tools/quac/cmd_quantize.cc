@@ -3,6 +3,8 @@
 //                [--metric top1 --max-drop 0.01 [--drop-type relative] [--calib-data SPEC] [--report FILE.json]]
 // Runs DefaultQuantization, AccuracyAwareQuantization (when --metric or --max-drop is given, or the config names it),
 // or the algorithms of a POT-style config, and writes a standard QDQ ONNX model.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -71,7 +73,111 @@ std::string read_metric_names(const nlohmann::json& m, const std::string& path) 
   return names;
 }
 
-// Reads a POT-style config: model {model_name, model, weights}, engine {data | data_source, metric, batch_size},
+std::string number_text(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// A list of numbers given as a number, an array or POT's "123.675, 116.28, 103.53" string, scaled and joined with
+// commas (the dataset spec's list syntax).
+std::string number_list(const nlohmann::json& v, double divide, const std::string& path) {
+  std::vector<double> values;
+  if (v.is_number()) {
+    values.push_back(v.get<double>());
+  } else if (v.is_array()) {
+    for (const auto& e : v) {
+      QUAC_CHECK(e.is_number(), kInvalidArgument, path, ": expected numbers, got ", v.dump());
+      values.push_back(e.get<double>());
+    }
+  } else if (v.is_string()) {
+    std::stringstream ss(v.get<std::string>());
+    for (std::string part; std::getline(ss, part, ',');) {
+      try {
+        values.push_back(std::stod(part));
+      } catch (const std::exception&) {
+        QUAC_THROW(kInvalidArgument, path, ": '", v.get<std::string>(), "' is not a list of numbers");
+      }
+    }
+  }
+  QUAC_CHECK(!values.empty(), kInvalidArgument, path, ": expected a number or a list of numbers, got ", v.dump());
+  std::string out;
+  for (double x : values) out += (out.empty() ? "" : ",") + number_text(x / divide);
+  return out;
+}
+
+// POT's engine {data_source, reader, preprocessing} (accuracy-checker names) as a quac dataset spec. The reader is a
+// quac kind (idx, npy, npz, images) or accuracy checker's pillow_imread (images) / numpy_reader (npz), as a name or
+// {type, OPTION: value...} with the kind's spec options (labels, split, limit, ...). Preprocessing: resize {size |
+// dst_width, dst_height [, aspect_ratio_scale: greater]}, crop {size | dst_width, dst_height}, normalization {mean,
+// std} in pixel units, as accuracy checker has them.
+std::string dataset_spec_from_engine(config::ParamReader& engine, const std::string& data_source) {
+  const nlohmann::json& reader_json = engine.json().at("reader");
+  std::string kind;
+  std::vector<std::string> options;
+  if (reader_json.is_string()) {
+    kind = reader_json.get<std::string>();
+    engine.accept("reader");
+  } else {
+    auto reader = engine.object("reader");
+    kind = reader.required<std::string>("type");
+    for (const auto& [key, value] : reader.json().items()) {
+      if (key == "type") continue;
+      QUAC_CHECK(value.is_string() || value.is_number(), kInvalidArgument, reader.path(), ".", key,
+                 ": expected a string or a number");
+      options.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : number_text(value.get<double>())));
+      reader.accept(key);
+    }
+    reader.finish();
+  }
+  const std::map<std::string, std::string> aliases = {{"pillow_imread", "images"}, {"numpy_reader", "npz"}};
+  if (aliases.count(kind)) kind = aliases.at(kind);
+  QUAC_CHECK(kind == "idx" || kind == "npy" || kind == "npz" || kind == "images", kInvalidArgument, engine.path(),
+             ".reader: '", kind, "' is not one of idx, npy, npz, images, pillow_imread, numpy_reader");
+  size_t k = 0;
+  for (auto step : engine.objects("preprocessing")) {
+    std::string path = engine.path() + ".preprocessing[" + std::to_string(k++) + "]";
+    std::string type = step.required<std::string>("type");
+    auto size_of = [&]() {
+      if (auto size = step.optional<double>("size")) return number_text(*size) + "x" + number_text(*size);
+      double w = step.required<double>("dst_width"), h = step.required<double>("dst_height");
+      return number_text(h) + "x" + number_text(w);
+    };
+    if (type == "resize") {
+      QUAC_CHECK(kind == "images", kInvalidArgument, path, ": resize needs the images reader");
+      std::string scale = step.get<std::string>("aspect_ratio_scale", "");
+      QUAC_CHECK(scale.empty() || scale == "greater", kInvalidArgument, path, ".aspect_ratio_scale: '", scale,
+                 "' is not supported (greater: the shorter side becomes size)");
+      if (scale == "greater")
+        options.push_back("shorter=" + number_text(step.required<double>("size")));
+      else
+        options.push_back("size=" + size_of());
+    } else if (type == "crop") {
+      QUAC_CHECK(kind == "images", kInvalidArgument, path, ": crop needs the images reader");
+      options.push_back("crop=" + size_of());
+    } else if (type == "normalization") {
+      QUAC_CHECK(kind == "images" || kind == "idx", kInvalidArgument, path,
+                 ": normalization needs the images or idx reader");
+      // Pixel units: images read them with scale=1; idx takes [0, 1] units.
+      double divide = kind == "idx" ? 255.0 : 1.0;
+      if (kind == "images") options.push_back("scale=1");
+      for (const char* key : {"mean", "std"})
+        if (step.has(key)) {
+          options.push_back(std::string(key) + "=" + number_list(step.json().at(key), divide, path + "." + key));
+          step.accept(key);
+        }
+    } else {
+      QUAC_THROW(kInvalidArgument, path, ".type: '", type, "' is not one of resize, crop, normalization");
+    }
+    step.finish();
+  }
+  std::string spec = kind + ":" + data_source;
+  for (const auto& o : options) spec += "," + o;
+  return spec;
+}
+
+// Reads a POT-style config: model {model_name, model, weights}, engine {data | data_source, reader, preprocessing,
+// metric, batch_size},
 // compression {target_device, algorithms: [{name, params}]}. Flags given on the command line win.
 std::vector<AlgorithmSpec> read_config(QuantizeArgs& args) {
   nlohmann::json j = read_json(args.config);
@@ -88,8 +194,17 @@ std::vector<AlgorithmSpec> read_config(QuantizeArgs& args) {
   auto engine = root.object("engine");
   engine.accept("type");
   engine.accept("device");
+  std::string data_source;
   for (const char* key : {"data", "data_source"})
-    if (auto d = engine.optional<std::string>(key); d && args.data.empty()) args.data = *d;
+    if (auto d = engine.optional<std::string>(key)) data_source = *d;
+  if (engine.has("reader")) {
+    std::string spec = dataset_spec_from_engine(engine, data_source);
+    if (args.data.empty()) args.data = spec;
+  } else {
+    QUAC_CHECK(!engine.has("preprocessing"), kInvalidArgument, engine.path(),
+               ".preprocessing needs engine.reader (or put the options in the data_source spec)");
+    if (args.data.empty()) args.data = data_source;
+  }
   if (auto c = engine.optional<std::string>("calibration_data"); c && args.accuracy.calib_data.empty())
     args.accuracy.calib_data = *c;
   if (engine.has("metric") && !args.accuracy.metric_given)
@@ -184,6 +299,19 @@ std::shared_ptr<Metric> make_metric(const std::string& names) {
   return std::make_shared<MetricSet>(std::move(metrics));
 }
 
+// Fails before any work when an output cannot be written: a search may take hours, and its result must not be lost
+// to a mistyped folder at the end.
+void check_output_path(const std::string& path, const std::string& what) {
+  std::filesystem::path p(path);
+  std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  QUAC_CHECK(std::filesystem::is_directory(dir, ec), kIoError, what, " ", path, ": folder ", dir.string(),
+             " does not exist");
+  QUAC_CHECK(::access(dir.c_str(), W_OK) == 0, kIoError, what, " ", path, ": folder ", dir.string(),
+             " is not writable");
+  QUAC_CHECK(!std::filesystem::is_directory(p, ec), kIoError, what, " ", path, " is a folder");
+}
+
 // Removes the files of a failed run so that nothing half-done is left behind.
 struct OutputGuard {
   std::vector<std::string> paths;
@@ -203,6 +331,7 @@ int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohm
   QUAC_CHECK(a.report.empty() || std::filesystem::path(a.report).extension() != ".html", kInvalidArgument,
              "--report takes the JSON path; the HTML twin is written beside it");
   bool info = a.log_level == "info" || a.log_level == "debug";
+  if (!a.report.empty()) check_output_path(a.report, "--report");
   auto dataset = open_dataset(args.data, model);
   QUAC_CHECK(dataset->size() > 0, kDatasetError, dataset->describe(), ": the validation dataset is empty");
   QUAC_CHECK(dataset->has_annotations() || params.value("annotation_free", false), kDatasetError, dataset->describe(),
@@ -249,6 +378,7 @@ int quantize_command(QuantizeArgs args) {
   if (!args.config.empty()) specs = read_config(args);
   QUAC_CHECK(!args.model.empty(), kInvalidArgument, "no model given (MODEL argument or model.model in --config)");
   QUAC_CHECK(!args.data.empty(), kInvalidArgument, "no data given (--data or engine.data in --config)");
+  check_output_path(args.output, "-o");
   Model model = load_model(args.model);
   const AccuracyArgs& a = args.accuracy;
   bool flag_accuracy = a.max_drop.has_value() || a.metric_given;
