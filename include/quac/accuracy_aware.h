@@ -40,7 +40,8 @@ struct AccuracyAwareOptions {
 struct AccuracyAwareResult {
   Model model;  // the best model found (within budget when budget_met)
   bool budget_met = false;
-  std::string summary;    // one line: "within budget: 3 of 41 groups reverted, top1 0.9012 (drop 0.0061 <= 0.0100)"
+  // One line: "within budget: 3 of 41 groups reverted (4 of 52 layers), top1 0.9012 (drop 0.0061, allowed 0.0100)".
+  std::string summary;
   nlohmann::json report;  // every evaluation, the rankings, the final comparison (see write_accuracy_report)
 };
 

@@ -346,7 +346,7 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
     }
   }
   double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  result.summary = summary_line(sr);
+  result.summary = summary_line(sr, *evaluator);
   result.report = build_report(sr, *evaluator, p, *data, latency, wall, notes);
   result.report["base_params"] = base_params;
   if (!tuning.empty()) result.report["tuning"] = tuning;

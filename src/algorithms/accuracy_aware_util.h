@@ -64,7 +64,7 @@ std::vector<double> measure_latencies_ms(const std::vector<Model>& models, const
                                          size_t min_rounds = 21, double budget_seconds = 3, size_t* rounds = nullptr);
 // The warnings a latency triple calls for: the result not faster than FP32, full INT8 not faster than FP32.
 std::vector<std::string> latency_warnings(const LatencyTriple& latency);
-std::string summary_line(const search::SearchResult& r);
+std::string summary_line(const search::SearchResult& r, const search::SearchEvaluator& evaluator);
 nlohmann::json build_report(const search::SearchResult& r, const search::SearchEvaluator& evaluator,
                             const AccuracyAwareParams& p, const Dataset& data, const LatencyTriple& latency,
                             double wall_seconds, const nlohmann::json& notes);

@@ -13,9 +13,25 @@
 namespace quac {
 namespace algorithms {
 
-std::string summary_line(const search::SearchResult& r) {
+namespace {
+
+// "K of M layers reverted": the ops back in FP32 against every op the revertible groups quantize.
+std::pair<size_t, size_t> layers_reverted(const search::SearchResult& r, const search::SearchEvaluator& evaluator) {
+  size_t reverted = 0, total = 0;
+  for (size_t g : evaluator.revertible_groups()) {
+    total += evaluator.group_layers(g);
+    if (r.removed.count(g)) reverted += evaluator.group_layers(g);
+  }
+  return {reverted, total};
+}
+
+}  // namespace
+
+std::string summary_line(const search::SearchResult& r, const search::SearchEvaluator& evaluator) {
   std::string s = r.budget_met ? "within budget: " : "accuracy budget NOT met (" + r.stop_reason + "), best model: ";
-  s += std::to_string(r.removed.size()) + " of " + std::to_string(r.total_groups) + " groups reverted";
+  auto [layers, layers_total] = layers_reverted(r, evaluator);
+  s += std::to_string(r.removed.size()) + " of " + std::to_string(r.total_groups) + " groups reverted (" +
+       std::to_string(layers) + " of " + std::to_string(layers_total) + " layers)";
   char buf[200];
   for (const auto& [name, v] : r.result_metrics) {
     std::snprintf(buf, sizeof buf, ", %s %.4f (drop %.4f, allowed %.4f)", name.c_str(), v, r.result_drops.at(name),
@@ -106,7 +122,11 @@ nlohmann::json build_report(const search::SearchResult& r, const search::SearchE
   j["result"] = {
       {"budget_met", r.budget_met},
       {"stop_reason", r.stop_reason},
-      {"summary", summary_line(r)},
+      {"summary", summary_line(r, evaluator)},
+      {"layers_reverted", layers_reverted(r, evaluator).first},
+      {"layers_total", layers_reverted(r, evaluator).second},
+      {"layers", std::to_string(layers_reverted(r, evaluator).first) + " of " +
+                     std::to_string(layers_reverted(r, evaluator).second) + " layers reverted"},
       {"groups_reverted", r.removed.size()},
       {"groups_total", r.total_groups},
       {"reverted", reverted},

@@ -64,6 +64,9 @@ assert abs(q - res["result"]["metrics"]["top1"]) < 1e-9, q   # the search measur
 assert res["int8"]["drops"]["top1"] > 0.01, res["int8"]      # full INT8 really broke the budget
 assert res["groups_reverted"] >= 1 and res["groups_reverted"] < res["groups_total"], res
 assert res["groups"] == f"{res['groups_reverted']} of {res['groups_total']} groups reverted"
+assert res["layers"] == f"{res['layers_reverted']} of {res['layers_total']} layers reverted", res["layers"]
+assert res["groups_reverted"] <= res["layers_reverted"] < res["layers_total"], res
+assert f"({res['layers_reverted']} of {res['layers_total']} layers)" in res["summary"], res["summary"]
 evals = report["evaluations"]
 assert [e["phase"] for e in evals[:2]] == ["reference", "quantized"], evals[:2]
 for e in evals:

@@ -415,6 +415,12 @@ TEST(AccuracyAwareQuantization, MeetsAZeroBudgetByRevertingAndWritesTheReport) {
   EXPECT_EQ(res["result"]["metrics"]["top1"], 1.0);
   EXPECT_GE(res["groups_reverted"].get<size_t>(), 1u);
   EXPECT_EQ(res["groups_total"], 3);
+  // Each group quantizes one Conv/MatMul (with its Relu): "K of M layers reverted" counts those ops.
+  EXPECT_GE(res["layers_total"].get<size_t>(), 3u);
+  EXPECT_GE(res["layers_reverted"].get<size_t>(), res["groups_reverted"].get<size_t>());
+  EXPECT_NE(r.summary.find(res["layers_reverted"].dump() + " of " + res["layers_total"].dump() + " layers)"),
+            std::string::npos)
+      << r.summary;
   // The returned model is what the search measured: evaluate it independently.
   EvaluationResult check = engine->evaluate(r.model);
   EXPECT_EQ(check.metrics.at("top1"), 1.0);
