@@ -33,6 +33,8 @@ struct AccuracyAwareOptions {
   std::function<double(const Model& model, const std::string& which)> latency;
   // Progress and log lines (null = silent); errors are thrown, never logged.
   std::function<void(const std::string&)> log;
+  // Also log every group's ranking score (the CLI's --log-level debug).
+  bool verbose = false;
   // Warnings, e.g. that the result is not faster than FP32 (null = sent to `log`). They are in the report too.
   std::function<void(const std::string&)> warn;
 };

@@ -241,6 +241,7 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   std::vector<std::unique_ptr<search::ModelSearchEvaluator>> retired;  // their inferences count too
   search::SearchOptions so = p.search;
   so.log = options.log;
+  so.verbose = options.verbose;
   so.progress = engine.options().progress;
 
   // POT's order: the fully quantized model; if over budget, the mixed preset, from which everything after continues

@@ -131,6 +131,8 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
   std::vector<bool> fast_bias = {true, false};
   if (p.base_algorithm != "DefaultQuantization") fast_bias = {p.base_params.value("use_fast_bias", true)};
   std::string chosen = "as configured";
+  Progress progress("tune_hyperparams", fast_bias.size() * mins.size() * maxs.size(), engine.options().progress,
+                    "candidates");
   for (bool fb : fast_bias)
     for (const auto& mn : mins)
       for (const auto& mx : maxs) {
@@ -144,6 +146,7 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
                                   {"use_fast_bias", fb},
                                   {"score", t.candidates[0]["score"]},
                                   {"as_configured", true}});
+          progress.advance(1);
           continue;
         }
         Model cand = make_base_algorithm(p.base_algorithm, params, "tune_hyperparams")->run(fp32, calib_engine);
@@ -156,7 +159,9 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
           t.params = params;
           chosen = candidate.dump();
         }
+        progress.advance(1);
       }
+  progress.finish();
   char buf[400];
   std::snprintf(
       buf, sizeof buf,

@@ -242,6 +242,13 @@ std::vector<size_t> Search::rank(const std::set<size_t>& current, const std::vec
                   format_duration(rec.seconds).c_str(), ev_.group_label(order[0]).c_str());
     log(buf);
   }
+  if (o_.verbose)
+    for (size_t k = 0; k < rec.scores.size(); ++k) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "  rank %zu: %s, score %.6g", k + 1, ev_.group_label(rec.scores[k].first).c_str(),
+                    rec.scores[k].second);
+      log(buf);
+    }
   r_.rankings.push_back(std::move(rec));
   return order;
 }

@@ -68,6 +68,7 @@ struct SearchOptions {
   std::function<void(int iteration, const std::set<size_t>& removed)> on_iteration;
   std::function<void(const std::string&)> log;  // one line per event (nullptr = silent)
   bool progress = false;                        // progress lines on stderr for every evaluation
+  bool verbose = false;                         // also log every group's ranking score (--log-level debug)
 };
 
 struct EvaluationRecord {

@@ -30,9 +30,10 @@ cat >"$work/aaq.json" <<JSON
    "maximal_drop": 0.01, "ranking_subset_size": 60, "stat_subset_size": 100, "use_fast_bias": false,
    "activations": {"range_estimator": {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}}}}]}}
 JSON
-"$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -t 1 -o "$work/aaq.onnx" --report "$work/report.json" \
+"$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -t 1 -o "$work/aaq.onnx" --report "$work/report.json" --log-level debug \
   2>"$work/log.txt" >"$work/out.txt" || { cat "$work/log.txt"; exit 1; }
 grep -q "iteration 1" "$work/log.txt"  # progress/log lines on stderr
+grep -q "^\[quac\]   rank 1: " "$work/log.txt"   # --log-level debug: every group's ranking score
 # The whole search's progress: phase, iteration, items done, time left from the measured speed.
 grep -Eq "search, iteration 0 of at most [0-9]+: rank [0-9]+ groups on 60 items; [0-9,]+ items done in [0-9:]+; [0-9:]+ left at most \([0-9,]+ items at [0-9,]+ items/s" "$work/log.txt"
 grep -Eq "search, iteration 1 of at most [0-9]+: revert .*, check on 300 items; [0-9,]+ items done" "$work/log.txt"

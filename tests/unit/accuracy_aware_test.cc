@@ -3,6 +3,7 @@
 // budget; then the AccuracyAwareQuantization algorithm on a small in-memory model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -141,6 +142,13 @@ TEST(AccuracySearch, ProgressLinesGiveTheWholeSearchsTimeLeft) {
   ::testing::internal::CaptureStderr();
   run_search(ev, o);
   EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  // verbose (--log-level debug): every group's ranking score in the log.
+  std::vector<std::string> log;
+  o.log = [&](const std::string& line) { log.push_back(line); };
+  o.verbose = true;
+  run_search(ev, o);
+  EXPECT_NE(std::find(log.begin(), log.end(), "  rank 1: group 2, score 0.895"), log.end());
+  EXPECT_EQ(std::count_if(log.begin(), log.end(), [](const std::string& l) { return l.rfind("  rank ", 0) == 0; }), 4);
 }
 
 TEST(AccuracySearch, ContinuesDownTheRankingWhileItImproves) {

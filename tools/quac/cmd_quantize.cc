@@ -342,6 +342,7 @@ int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohm
   options.intermediate_dir = (out.parent_path() / (out.stem().string() + "_intermediate")).string();
   if (info && !args.quiet)
     options.log = [](const std::string& line) { std::fprintf(stderr, "[quac] %s\n", line.c_str()); };
+  options.verbose = a.log_level == "debug";
   // Warnings (the result is not faster than FP32) at every level but error; --quiet leaves only errors and the
   // budget line.
   if (a.log_level != "error" && !args.quiet)
@@ -450,7 +451,9 @@ void add_accuracy_options(CLI::App* cmd, AccuracyArgs& a) {
          "Items used to rank groups (default 300)")
       ->group(group);
   cmd->add_option("--batch-size", a.batch_size, "Evaluation batch size")->capture_default_str()->group(group);
-  cmd->add_option("--log-level", a.log_level, "error, warning, info (one line per search event) or debug")
+  cmd->add_option("--log-level", a.log_level,
+                  "error (errors only), warning (also warnings, e.g. a result not faster than FP32), info (also one "
+                  "line per search event) or debug (also every group's ranking score); progress lines: see --quiet")
       ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
       ->capture_default_str()
       ->group(group);
