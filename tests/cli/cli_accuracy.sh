@@ -195,6 +195,8 @@ expect_bad empty "empty" "$MODEL" --data "npy:$work/empty" --calib-data "$CALIB"
 sed 's/"maximal_drop"/"maximal_drp"/' "$work/aaq.json" >"$work/typo.json"
 expect_bad typo "unknown key 'maximal_drp'" -c "$work/typo.json"
 expect_bad unknown_metric "top1" "$MODEL" --data "npy:$work/good" --metric top42x --max-drop 0.01
+sed 's/"maximal_drop": 0.01/"maximal_drop": "1%"/' "$work/aaq.json" >"$work/type.json"
+expect_bad wrong_type "params.maximal_drop: expected a number" -c "$work/type.json"
 sed 's/"normalization"/"normalisation"/' "$work/reader.json" >"$work/prep.json"
 expect_bad preprocessing "engine.preprocessing\[0\].type: 'normalisation' is not one of" -c "$work/prep.json"
 # An output that cannot be written fails at once, before any search, naming the folder.
