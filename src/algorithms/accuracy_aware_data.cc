@@ -87,12 +87,17 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
   search::EvalResult ref = default_evaluator.evaluate({.reference = true});
   search::EvalResult q = default_evaluator.evaluate({});
   auto attrs = default_evaluator.metric_attributes();
+  // Score on the metric furthest over budget (the one the search ranks by), among those with per-sample values.
   std::string metric;
-  for (const auto& [name, a] : attrs)
-    if (ref.per_sample.count(name) && q.per_sample.count(name)) {
-      metric = name;
-      break;
-    }
+  double worst = -1e300;
+  for (const auto& [name, a] : attrs) {
+    if (!ref.per_sample.count(name) || !q.per_sample.count(name)) continue;
+    double base = p.search.baseline_values.count(name) ? p.search.baseline_values.at(name) : ref.metrics.at(name);
+    double drop = a.direction == "higher-worse" ? q.metrics.at(name) - base : base - q.metrics.at(name);
+    double allowed = p.search.drop_type == "relative" ? std::fabs(base) * p.search.maximal_drop : p.search.maximal_drop;
+    double excess = (drop - allowed) / (allowed > 0 ? allowed : 1.0);
+    if (metric.empty() || excess > worst) worst = excess, metric = name;
+  }
   if (metric.empty()) {
     t.note = "tune_hyperparams: the metric has no per-sample values to find the hardest items; tuning skipped";
     return t;
@@ -163,10 +168,10 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
       }
   progress.finish();
   char buf[400];
-  std::snprintf(
-      buf, sizeof buf,
-      "tune_hyperparams: %zu candidates (range estimator x fast bias) scored on the %zu hardest items; chosen: %s",
-      t.candidates.size(), order.size(), chosen.c_str());
+  std::snprintf(buf, sizeof buf,
+                "tune_hyperparams: %zu candidates (range estimator x fast bias) scored by %s on the %zu hardest items; "
+                "chosen: %s",
+                t.candidates.size(), metric.c_str(), order.size(), chosen.c_str());
   t.note = buf;
   return t;
 }

@@ -3,6 +3,7 @@
 // (the slow-down warnings, the final table).
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
 
 #include "accuracy_aware_fixture.h"
@@ -57,6 +58,36 @@ TEST(TuneHyperparams, ScoresPotsWholeGridAndKeepsTheBest) {
   p.base_algorithm = "MinMaxQuantization";
   algorithms::TuneResult m = algorithms::tune_hyperparams(model, ev, *engine, *engine, engine->dataset_ptr(), p);
   EXPECT_EQ(m.candidates.size(), 10u);
+}
+
+// A metric that is never over budget; its name sorts before "top1".
+class AlwaysRight : public PerSampleMetric {
+ public:
+  AlwaysRight() : PerSampleMetric("always", {}) {}
+
+ protected:
+  std::vector<double> compute(const std::vector<Tensor>&, const std::vector<Tensor>& annotations) override {
+    return std::vector<double>(annotations.size(), 1.0);
+  }
+};
+
+TEST(TuneHyperparams, ScoresOnTheMetricFurthestOverBudget) {
+  Model model = small_model();
+  auto base = labelled_engine(model, 32);
+  std::vector<std::unique_ptr<Metric>> parts;
+  parts.push_back(std::make_unique<AlwaysRight>());
+  parts.push_back(create_metric("top1"));
+  auto engine = std::make_shared<Engine>(base->dataset_ptr(), std::make_shared<CompositeMetric>(std::move(parts)),
+                                         base->options());
+  algorithms::AccuracyAwareParams p;
+  p.base_params = kBase;
+  p.base_params["stat_subset_size"] = 8;
+  p.base_algorithm = "MinMaxQuantization";
+  p.search.maximal_drop = 0.0;
+  Model q = algorithms::make_base_algorithm(p.base_algorithm, p.base_params, "test")->run(model, *engine);
+  search::ModelSearchEvaluator ev(model, q, engine->dataset_ptr(), *engine->metric(), {.num_threads = 1});
+  algorithms::TuneResult t = algorithms::tune_hyperparams(model, ev, *engine, *engine, engine->dataset_ptr(), p);
+  EXPECT_NE(t.note.find("scored by top1"), std::string::npos) << t.note;
 }
 
 std::string notes_of(const AccuracyAwareResult& r) { return r.report["notes"].dump(); }

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 
 #include "commands.h"
@@ -257,47 +256,8 @@ nlohmann::json default_params_from_flags(const QuantizeArgs& args, const Model& 
   return params;
 }
 
-// Several metrics at once ("top1,mse"): each reports its own values; names must not collide.
-class MetricSet : public Metric {
- public:
-  explicit MetricSet(std::vector<std::unique_ptr<Metric>> metrics) : metrics_(std::move(metrics)) {
-    std::set<std::string> seen;
-    for (const auto& m : metrics_)
-      for (const auto& [name, a] : m->attributes())
-        QUAC_CHECK(seen.insert(name).second, kInvalidArgument, "--metric: '", name, "' is given twice");
-  }
-  void update(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override {
-    for (auto& m : metrics_) m->update(outputs, annotations);
-  }
-  std::map<std::string, std::vector<double>> value() const override { return merge(&Metric::value); }
-  std::map<std::string, double> avg_value() const override { return merge(&Metric::avg_value); }
-  void reset() override {
-    for (auto& m : metrics_) m->reset();
-  }
-  std::map<std::string, MetricAttributes> attributes() const override { return merge(&Metric::attributes); }
-
- private:
-  template <typename R>
-  R merge(R (Metric::*f)() const) const {
-    R out;
-    for (const auto& m : metrics_) {
-      auto part = (m.get()->*f)();
-      out.insert(part.begin(), part.end());
-    }
-    return out;
-  }
-  std::vector<std::unique_ptr<Metric>> metrics_;
-};
-
-std::shared_ptr<Metric> make_metric(const std::string& names) {
-  std::vector<std::unique_ptr<Metric>> metrics;
-  std::stringstream ss(names);
-  for (std::string name; std::getline(ss, name, ',');)
-    if (!name.empty()) metrics.push_back(create_metric(name));
-  QUAC_CHECK(!metrics.empty(), kInvalidArgument, "--metric: no metric name given");
-  if (metrics.size() == 1) return std::shared_ptr<Metric>(std::move(metrics[0]));
-  return std::make_shared<MetricSet>(std::move(metrics));
-}
+// Several metrics at once ("top1,mse") are a CompositeMetric, which refuses a name reported twice.
+std::shared_ptr<Metric> make_metric(const std::string& names) { return std::shared_ptr<Metric>(create_metric(names)); }
 
 // Fails before any work when an output cannot be written: a search may take hours, and its result must not be lost
 // to a mistyped folder at the end.
