@@ -110,7 +110,7 @@ std::unique_ptr<Algorithm> make_base_algorithm(const std::string& name, const nl
 }
 
 std::vector<double> measure_latencies_ms(const std::vector<Model>& models, const Dataset& data, int threads,
-                                         size_t min_rounds, double budget_seconds, size_t* rounds) {
+                                         size_t min_rounds, double budget_seconds, size_t* rounds, double* spread) {
   std::vector<std::unique_ptr<Session>> sessions;
   for (const Model& m : models)
     sessions.push_back(std::make_unique<Session>(m, SessionOptions{.num_threads = threads}));
@@ -129,9 +129,12 @@ std::vector<double> measure_latencies_ms(const std::vector<Model>& models, const
     }
   if (rounds) *rounds = round;
   std::vector<double> medians;
+  if (spread) *spread = 1;
   for (auto& t : times) {
     std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
     medians.push_back(t[t.size() / 2]);
+    double fastest = *std::min_element(t.begin(), t.end());
+    if (spread && fastest > 0) *spread = std::max(*spread, medians.back() / fastest);
   }
   return medians;
 }
@@ -140,6 +143,13 @@ std::vector<std::string> latency_warnings(const LatencyTriple& l) {
   std::vector<std::string> out;
   if (!(l.fp32 > 0 && l.int8 > 0 && l.result > 0)) return out;
   char buf[400];
+  if (l.spread > 2) {
+    std::snprintf(buf, sizeof buf,
+                  "warning: latency measurements are noisy (a median %.1fx the fastest run): the machine is busy, so "
+                  "FP32, INT8 and the result may not compare; re-measure with quac benchmark on an idle machine",
+                  l.spread);
+    out.push_back(buf);
+  }
   if (l.result >= l.fp32) {
     std::snprintf(buf, sizeof buf,
                   "warning: the result (%.3f ms) is not faster than FP32 (%.3f ms) at batch 1 (%s); full INT8 takes "
@@ -330,7 +340,8 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
     } else {
       int threads = engine.options().num_threads;
       size_t rounds = 0;
-      std::vector<double> ms = measure_latencies_ms({fp32, int8, result.model}, *data, threads, 21, 3, &rounds);
+      std::vector<double> ms =
+          measure_latencies_ms({fp32, int8, result.model}, *data, threads, 21, 3, &rounds, &latency.spread);
       latency.fp32 = ms[0], latency.int8 = ms[1], latency.result = ms[2];
       latency.method = "median of " + std::to_string(rounds) + " interleaved runs after 5 warm-up runs, " +
                        (threads == 1  ? std::string("1 thread")

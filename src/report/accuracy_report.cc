@@ -136,6 +136,7 @@ nlohmann::json build_report(const search::SearchResult& r, const search::SearchE
       {"result", model_entry(r.result_metrics, latency.result)},
       {"latency",
        {{"method", latency.method},
+        {"spread", latency.spread},
         {"batch", 1},
         {"speedup_vs_fp32", latency.fp32 > 0 && latency.result > 0 ? json(latency.fp32 / latency.result) : json()},
         {"speedup_vs_int8", latency.int8 > 0 && latency.result > 0 ? json(latency.int8 / latency.result) : json()},

@@ -181,11 +181,23 @@ TEST(AccuracyAwareLatency, AFasterResultIsNotWarnedAbout) {
   EXPECT_NE(accuracy_report_table(r.report).find("The result is faster than FP32: 1.25x"), std::string::npos);
 }
 
+TEST(AccuracyAwareLatency, NoisyMeasurementsAreWarnedAbout) {
+  algorithms::LatencyTriple l{.fp32 = 1.0, .int8 = 0.5, .result = 0.8, .method = "test", .spread = 1.5};
+  EXPECT_TRUE(algorithms::latency_warnings(l).empty());
+  l.spread = 3;
+  auto w = algorithms::latency_warnings(l);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("latency measurements are noisy (a median 3.0x the fastest run)"), std::string::npos) << w[0];
+}
+
 TEST(AccuracyAwareLatency, MeasuredLatencyIsAMedianOfInterleavedRunsAfterWarmUp) {
   Model model = small_model();
   auto engine = labelled_engine(model, 4);
   size_t rounds = 0;
-  std::vector<double> ms = algorithms::measure_latencies_ms({model, model}, engine->dataset(), 1, 7, 0.0, &rounds);
+  double spread = 0;
+  std::vector<double> ms =
+      algorithms::measure_latencies_ms({model, model}, engine->dataset(), 1, 7, 0.0, &rounds, &spread);
+  EXPECT_GE(spread, 1.0);
   ASSERT_EQ(ms.size(), 2u);
   EXPECT_GT(ms[0], 0);
   EXPECT_GT(ms[1], 0);
