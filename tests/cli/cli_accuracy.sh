@@ -122,6 +122,43 @@ assert r["intermediate_models"].endswith("reader_intermediate"), r["intermediate
 PY
 passed=$((passed + 1))
 
+# 2c. The images reader (accuracy checker's pillow_imread) with resize (shorter side), crop and normalization: the
+# same items as the equivalent images spec, so the same calibration gives the same file.
+$PY - "$work/imgs" <<'PY'
+import numpy as np, os, sys
+d = sys.argv[1]
+os.makedirs(d)
+rng = np.random.default_rng(1)
+with open(f"{d}/labels.txt", "w") as labels:
+    for i in range(24):
+        img = rng.integers(0, 256, (36, 40), dtype=np.uint8)
+        with open(f"{d}/{i:02d}.pgm", "wb") as f:
+            f.write(b"P5\n40 36\n255\n" + img.tobytes())
+        labels.write(f"{i:02d}.pgm {rng.integers(0, 10)}\n")
+PY
+cat >"$work/images.json" <<JSON
+{"model": {"model": "$MODEL"},
+ "engine": {"data_source": "$work/imgs", "reader": {"type": "pillow_imread", "labels": "$work/imgs/labels.txt"},
+            "preprocessing": [{"type": "resize", "size": 32, "aspect_ratio_scale": "greater"},
+                              {"type": "crop", "size": 28},
+                              {"type": "normalization", "mean": [72.93], "std": "90.015"}], "metric": "top1"},
+ "compression": {"algorithms": [{"name": "AccuracyAwareQuantization", "params": {"maximal_drop": 1.0,
+   "stat_subset_size": 24}}]}}
+JSON
+"$QUAC" quantize -c "$work/images.json" -t 1 --quiet -o "$work/images.onnx" --report "$work/images_r.json" >/dev/null
+spec="images:$work/imgs,labels=$work/imgs/labels.txt,shorter=32,crop=28x28,scale=1,mean=72.93,std=90.015"
+"$QUAC" quantize "$MODEL" --data "$spec" -t 1 --quiet --metric top1 --max-drop 1.0 --stat-subset-size 24 \
+  -o "$work/images_spec.onnx" --report "$work/images_spec_r.json" >/dev/null
+$PY - "$work/images_r.json" "$work/images_spec_r.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["items"] == b["items"] == 24, (a["items"], b["items"])
+for k in ("fp32", "int8"):
+    assert a["result"][k]["metrics"] == b["result"][k]["metrics"], (k, a["result"][k], b["result"][k])
+PY
+cmp "$work/images.onnx" "$work/images_spec.onnx"
+passed=$((passed + 1))
+
 # 3. An unreachable budget: one clear line, exit 3, the best model and the report still written.
 # 2-bit weights and activations: one revert (max_iter_num 1) cannot bring the model back within 1%.
 cat >"$work/twobit.json" <<JSON
