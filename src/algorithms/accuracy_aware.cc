@@ -218,6 +218,9 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   QUAC_CHECK(data->size() > 0, kDatasetError, data->describe(), ": the validation dataset is empty");
   size_t inferences = 0;
   nlohmann::json notes = nlohmann::json::array();
+  if (p.num_ranking_workers > 1)
+    notes.push_back("num_ranking_workers " + std::to_string(p.num_ranking_workers) +
+                    ": quac ranks in one process, each evaluation using every thread of the engine");
   QUAC_CHECK(data->has_annotations() || p.annotation_free, kDatasetError, data->describe(),
              ": has no annotations; the metric needs them (or set annotation_free)");
   if (!p.annotation_free) {

@@ -83,13 +83,14 @@ passed=$((passed + 1))
 # 2. Flags only (POT's default preset), relative budget: a tight budget (0.3% of
 # the baseline) forces reverts.
 "$QUAC" quantize "$MODEL" --data "$DATA" --calib-data "$CALIB" -t 1 --metric top1 --max-drop 0.003 --drop-type relative \
-  --ranking-subset-size 30 --quiet -o "$work/flags.onnx" --report "$work/flags.json" 2>"$work/quiet.txt"
+  --ranking-subset-size 30 --ranking-method kl --quiet -o "$work/flags.onnx" --report "$work/flags.json" 2>"$work/quiet.txt"
 test ! -s "$work/quiet.txt" # --quiet: no progress, no log lines, no warnings
 $PY - "$work/flags.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 m = r["metrics"]["top1"]
 assert r["maximal_drop"] == 0.003 and r["drop_type"] == "relative", r["maximal_drop"]
+assert r["ranking"]["method"] == "kl" and r["rankings"][0]["method"] == "kl", r["ranking"]
 assert abs(m["allowed_drop"] - 0.003 * m["baseline"]) < 1e-12, m
 assert r["result"]["budget_met"] is True and r["result"]["result"]["drops"]["top1"] <= m["allowed_drop"] + 1e-9, r
 PY

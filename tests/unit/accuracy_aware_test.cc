@@ -503,6 +503,7 @@ TEST(AccuracyAwareQuantization, RunsInAPipelineWithEveryOption) {
   EXPECT_NE(notes.find("annotation_free: "), std::string::npos) << notes;
   EXPECT_NE(notes.find("convert_to_mixed_preset: "), std::string::npos) << notes;
   EXPECT_NE(notes.find("tune_hyperparams: "), std::string::npos) << notes;
+  EXPECT_NE(notes.find("num_ranking_workers 2: "), std::string::npos) << notes;
   EXPECT_EQ(r.report["tuning"].size(), 19u);  // as configured + the 3 x 3 x 2 grid
   EXPECT_EQ(r.report["ranking"]["method"], "kl");
   EXPECT_EQ(r.report["metrics"]["top1"]["baseline"], 1.0);

@@ -1,6 +1,7 @@
 // quac quantize MODEL --data SPEC -o OUT.onnx [--preset performance|mixed] [--stat-subset-size N] [--ignore NAME|TYPE]
 //                [--target-device D] [--config FILE.json]
-//                [--metric top1 --max-drop 0.01 [--drop-type relative] [--calib-data SPEC] [--report FILE.json]]
+//                [--metric top1 --max-drop 0.01 [--drop-type relative] [--calib-data SPEC] [--report FILE.json]
+//                 [--max-iter N] [--ranking-subset-size N] [--ranking-method M] [--log-level L]]
 // Runs DefaultQuantization, AccuracyAwareQuantization (when --metric or --max-drop is given, or the config names it),
 // or the algorithms of a POT-style config, and writes a standard QDQ ONNX model.
 #include <unistd.h>
@@ -22,7 +23,7 @@ namespace quac::cli {
 namespace {
 
 struct AccuracyArgs {
-  std::string metric, drop_type = "absolute", calib_data, report, log_level = "info";
+  std::string metric, drop_type = "absolute", calib_data, report, log_level = "info", ranking_method;
   std::optional<double> max_drop;
   std::optional<size_t> max_iter, ranking_subset_size;
   size_t batch_size = 32;
@@ -352,6 +353,7 @@ int quantize_command(QuantizeArgs args) {
       params["drop_type"] = a.drop_type;
       if (a.max_iter) params["max_iter_num"] = *a.max_iter;
       if (a.ranking_subset_size) params["ranking_subset_size"] = *a.ranking_subset_size;
+      if (!a.ranking_method.empty()) params["ranking_method"] = a.ranking_method;
       return run_accuracy_aware(args, model, params, "flags");
     }
   } else {
@@ -362,6 +364,7 @@ int quantize_command(QuantizeArgs args) {
         auto& p = specs[i].params;
         if (a.max_drop) p["maximal_drop"] = *a.max_drop;
         if (a.drop_type != "absolute") p["drop_type"] = a.drop_type;
+        if (!a.ranking_method.empty()) p["ranking_method"] = a.ranking_method;
         return run_accuracy_aware(args, model, p, "compression.algorithms[0].params");
       }
     QUAC_CHECK(!flag_accuracy, kInvalidArgument, args.config,
@@ -409,6 +412,11 @@ void add_accuracy_options(CLI::App* cmd, AccuracyArgs& a) {
   cmd->add_option_function<size_t>(
          "--ranking-subset-size", [&a](const size_t& v) { a.ranking_subset_size = v; },
          "Items used to rank groups (default 300)")
+      ->group(group);
+  cmd->add_option("--ranking-method", a.ranking_method,
+                  "How groups are ranked: auto (the metric on the worst items, or cosine output distance for metrics "
+                  "without per-sample meaning), metric, cosine, kl (of softmaxes) or mse")
+      ->check(CLI::IsMember({"auto", "metric", "cosine", "kl", "mse"}))
       ->group(group);
   cmd->add_option("--batch-size", a.batch_size, "Evaluation batch size")->capture_default_str()->group(group);
   cmd->add_option("--log-level", a.log_level,
