@@ -25,16 +25,25 @@ struct AccuracyAwareOptions {
   std::shared_ptr<const Dataset> calibration_data;
   // Where dump_intermediate_model writes iteration_K.onnx; empty = "intermediate_models" in the working directory.
   std::string intermediate_dir;
-  // Median latency of FP32, full INT8 and the result (batch 1) for the report; cheap on small models.
+  // Latency of FP32, full INT8 and the result (batch 1) for the report: medians of runs interleaved between the three
+  // models after a warm-up, so that a change of machine load hits all three alike. Cheap on small models.
   bool measure_latency = true;
-  // Progress and log lines ("" = silent); errors are thrown, never logged.
+  // Where latency comes from instead (e.g. the deployment target): milliseconds for `which` = "fp32", "int8" or
+  // "result". Null = measured here.
+  std::function<double(const Model& model, const std::string& which)> latency;
+  // Progress and log lines (null = silent); errors are thrown, never logged.
   std::function<void(const std::string&)> log;
+  // Also log every group's ranking score (the CLI's --log-level debug).
+  bool verbose = false;
+  // Warnings, e.g. that the result is not faster than FP32 (null = sent to `log`). They are in the report too.
+  std::function<void(const std::string&)> warn;
 };
 
 struct AccuracyAwareResult {
   Model model;  // the best model found (within budget when budget_met)
   bool budget_met = false;
-  std::string summary;    // one line: "within budget: 3 of 41 groups reverted, top1 0.9012 (drop 0.0061 <= 0.0100)"
+  // One line: "within budget: 3 of 41 groups reverted (4 of 52 layers), top1 0.9012 (drop 0.0061, allowed 0.0100)".
+  std::string summary;
   nlohmann::json report;  // every evaluation, the rankings, the final comparison (see write_accuracy_report)
 };
 
@@ -50,5 +59,8 @@ AccuracyAwareResult accuracy_aware_quantization(const Model& model, Engine& engi
 void write_accuracy_report(const nlohmann::json& report, const std::string& json_path);
 // The HTML page for a report (inline SVG plots, no network access).
 std::string accuracy_report_html(const nlohmann::json& report);
+// The final table as plain text (what `quac quantize` prints): FP32, full INT8 and the result, with every metric, its
+// drop, the groups reverted and the latency, then one line saying whether the result is faster than FP32.
+std::string accuracy_report_table(const nlohmann::json& report);
 
 }  // namespace quac

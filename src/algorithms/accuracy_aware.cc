@@ -114,6 +114,65 @@ std::unique_ptr<Algorithm> make_base_algorithm(const std::string& name, const nl
   return algorithm;
 }
 
+std::vector<double> measure_latencies_ms(const std::vector<Model>& models, const Dataset& data, int threads,
+                                         size_t min_rounds, double budget_seconds, size_t* rounds, double* spread) {
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (const Model& m : models)
+    sessions.push_back(std::make_unique<Session>(m, SessionOptions{.num_threads = threads}));
+  Batch b = make_batch(data, {0}, 0, 1);
+  // Warm-up: first runs pay for page faults, primitive creation and caches.
+  for (auto& s : sessions)
+    for (int i = 0; i < 5; ++i) s->run(b.inputs);
+  std::vector<std::vector<double>> times(models.size());
+  auto end = Clock::now() + std::chrono::duration<double>(budget_seconds);
+  size_t round = 0;
+  for (; round < 200 && (round < min_rounds || Clock::now() < end); ++round)
+    for (size_t k = 0; k < sessions.size(); ++k) {
+      auto t0 = Clock::now();
+      sessions[k]->run(b.inputs);
+      times[k].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+  if (rounds) *rounds = round;
+  std::vector<double> medians;
+  if (spread) *spread = 1;
+  for (auto& t : times) {
+    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+    medians.push_back(t[t.size() / 2]);
+    double fastest = *std::min_element(t.begin(), t.end());
+    if (spread && fastest > 0) *spread = std::max(*spread, medians.back() / fastest);
+  }
+  return medians;
+}
+
+std::vector<std::string> latency_warnings(const LatencyTriple& l) {
+  std::vector<std::string> out;
+  if (!(l.fp32 > 0 && l.int8 > 0 && l.result > 0)) return out;
+  char buf[400];
+  if (l.spread > 2) {
+    std::snprintf(buf, sizeof buf,
+                  "warning: latency measurements are noisy (a median %.1fx the fastest run): the machine is busy, so "
+                  "FP32, INT8 and the result may not compare; re-measure with quac benchmark on an idle machine",
+                  l.spread);
+    out.push_back(buf);
+  }
+  if (l.result >= l.fp32) {
+    std::snprintf(buf, sizeof buf,
+                  "warning: the result (%.3f ms) is not faster than FP32 (%.3f ms) at batch 1 (%s); full INT8 takes "
+                  "%.3f ms",
+                  l.result, l.fp32, l.method.c_str(), l.int8);
+    out.push_back(buf);
+  }
+  if (l.int8 >= l.fp32) {
+    std::snprintf(buf, sizeof buf,
+                  "warning: full INT8 (%.3f ms) is not faster than FP32 (%.3f ms) either: INT8 does not pay off for "
+                  "this model on this machine (without VNNI, INT8 convolutions need 7-bit weights: saturation_fix "
+                  "all)",
+                  l.int8, l.fp32);
+    out.push_back(buf);
+  }
+  return out;
+}
+
 namespace {
 
 class AccuracyAwareQuantization : public Algorithm {
@@ -136,23 +195,7 @@ QUAC_REGISTER_ALGORITHM("AccuracyAwareQuantization", [](config::ParamReader& r) 
   return std::make_unique<AccuracyAwareQuantization>(read_accuracy_aware_params(r));
 });
 
-// Median batch-1 latency in milliseconds on the first item.
-double measure_latency_ms(const Model& model, const Dataset& data, int threads) {
-  Session session(model, {.num_threads = threads});
-  Batch b = make_batch(data, {0}, 0, 1);
-  for (int i = 0; i < 5; ++i) session.run(b.inputs);
-  std::vector<double> times;
-  auto budget_end = Clock::now() + std::chrono::seconds(2);
-  for (int i = 0; i < 200 && (i < 20 || Clock::now() < budget_end); ++i) {
-    auto t0 = Clock::now();
-    session.run(b.inputs);
-    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
-}
-
-// Which of two fully quantized candidates is better: fewer metrics over budget, then the smaller worst excess.
+// How far over budget a fully quantized candidate is, in units of the allowed drop (<= 0: within budget).
 double worst_excess(const search::SearchResult& reference, const std::map<std::string, double>& metrics) {
   double worst = -1e300;
   for (const auto& [name, base] : reference.baselines) {
@@ -180,6 +223,9 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   QUAC_CHECK(data->size() > 0, kDatasetError, data->describe(), ": the validation dataset is empty");
   size_t inferences = 0;
   nlohmann::json notes = nlohmann::json::array();
+  if (p.num_ranking_workers > 1)
+    notes.push_back("num_ranking_workers " + std::to_string(p.num_ranking_workers) +
+                    ": quac ranks in one process, each evaluation using every thread of the engine");
   QUAC_CHECK(data->has_annotations() || p.annotation_free, kDatasetError, data->describe(),
              ": has no annotations; the metric needs them (or set annotation_free)");
   if (!p.annotation_free) {
@@ -201,6 +247,7 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   std::shared_ptr<const Dataset> calib = options.calibration_data ? options.calibration_data : engine.dataset_ptr();
   Engine calib_engine(calib, nullptr, engine.options());
   nlohmann::json tuning = nlohmann::json::array();
+  nlohmann::json preset_retry;  // convert_to_mixed_preset: both fully quantized models' metrics
 
   log("quantizing with " + p.base_algorithm);
   nlohmann::json base_params = p.base_params;
@@ -231,16 +278,26 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   std::vector<std::unique_ptr<search::ModelSearchEvaluator>> retired;  // their inferences count too
   search::SearchOptions so = p.search;
   so.log = options.log;
+  so.verbose = options.verbose;
   so.progress = engine.options().progress;
 
-  // POT's order: the fully quantized model; if over budget, the mixed preset, then tuned hyperparameters, then the
-  // search from whichever started best. Whole-set evaluations are cached, so the probes cost nothing twice.
+  // POT's order: the fully quantized model; if over budget, the mixed preset, from which everything after continues
+  // (as in POT, whether or not it measured better: the note records both), then tuned hyperparameters, then the
+  // search. Whole-set evaluations are cached, so the probes cost nothing twice.
   if (p.convert_to_mixed_preset || p.tune_hyperparams) {
     search::SearchOptions probe = so;
     probe.stop_after_quantized = true;
     probe.log = nullptr;
     search::SearchResult s0 = search::run_search(*evaluator, probe);
-    if (!s0.budget_met && p.convert_to_mixed_preset && base_params.value("preset", "performance") != "mixed") {
+    bool already_mixed = base_params.value("preset", "performance") == "mixed" ||
+                         (base_params.contains("activations") && base_params["activations"].is_object() &&
+                          base_params["activations"].value("mode", "") == "asymmetric");
+    if (!s0.budget_met && p.convert_to_mixed_preset && already_mixed) {
+      notes.push_back(
+          "convert_to_mixed_preset: the base algorithm already uses asymmetric activations; nothing to "
+          "convert");
+      log(notes.back().get<std::string>());
+    } else if (!s0.budget_met && p.convert_to_mixed_preset) {
       nlohmann::json mixed = base_params;
       mixed["preset"] = "mixed";
       if (mixed.contains("activations") && mixed["activations"].contains("mode")) mixed["activations"].erase("mode");
@@ -250,20 +307,18 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
       ev_mixed->share_reference(*evaluator);
       search::SearchResult s1 = search::run_search(*ev_mixed, probe);
       double perf = worst_excess(s0, s0.quantized_metrics), mix = worst_excess(s0, s1.quantized_metrics);
-      char buf[256];
-      std::snprintf(buf, sizeof buf, "convert_to_mixed_preset: over budget by %.3gx (performance) vs %.3gx (mixed): %s",
-                    std::max(0.0, perf), std::max(0.0, mix),
-                    mix < perf ? "continuing with mixed" : "keeping performance");
+      char buf[300];
+      std::snprintf(buf, sizeof buf,
+                    "convert_to_mixed_preset: over budget by %.3gx (performance) vs %.3gx (mixed)%s; continuing "
+                    "with mixed",
+                    std::max(0.0, perf), std::max(0.0, mix), s1.budget_met ? ", mixed is within budget" : "");
       notes.push_back(buf);
       log(buf);
-      if (mix < perf) {
-        base_params = mixed;
-        retired.push_back(std::move(evaluator));
-        evaluator = std::move(ev_mixed);
-        s0 = s1;
-      } else {
-        retired.push_back(std::move(ev_mixed));
-      }
+      preset_retry = {{"performance", s0.quantized_metrics}, {"mixed", s1.quantized_metrics}};
+      base_params = mixed;
+      retired.push_back(std::move(evaluator));
+      evaluator = std::move(ev_mixed);
+      s0 = s1;
     }
     if (!s0.budget_met && p.tune_hyperparams) {
       AccuracyAwareParams tp = p;
@@ -303,26 +358,38 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   result.budget_met = sr.budget_met;
   LatencyTriple latency;
   if (options.measure_latency) {
-    int threads = engine.options().num_threads;
-    latency.fp32 = measure_latency_ms(fp32, *data, threads);
-    latency.int8 = measure_latency_ms(evaluator->variant({}), *data, threads);
-    latency.result = measure_latency_ms(result.model, *data, threads);
+    Model int8 = evaluator->variant({});
+    if (options.latency) {
+      latency.fp32 = options.latency(fp32, "fp32");
+      latency.int8 = options.latency(int8, "int8");
+      latency.result = options.latency(result.model, "result");
+      latency.method = "given by the caller";
+    } else {
+      int threads = engine.options().num_threads;
+      size_t rounds = 0;
+      std::vector<double> ms =
+          measure_latencies_ms({fp32, int8, result.model}, *data, threads, 21, 3, &rounds, &latency.spread);
+      latency.fp32 = ms[0], latency.int8 = ms[1], latency.result = ms[2];
+      latency.method = "median of " + std::to_string(rounds) + " interleaved runs after 5 warm-up runs, " +
+                       (threads == 1  ? std::string("1 thread")
+                        : threads > 0 ? std::to_string(threads) + " threads"
+                                      : std::string("all threads"));
+    }
     // Users have been burned by models that met the budget and got no faster: say so when it happens.
-    if (latency.result >= latency.fp32) {
-      char buf[200];
-      std::snprintf(buf, sizeof buf,
-                    "the result (%.3f ms) is not faster than FP32 (%.3f ms) on this machine at batch 1; full INT8 "
-                    "takes %.3f ms",
-                    latency.result, latency.fp32, latency.int8);
-      notes.push_back(buf);
-      log(buf);
+    for (const std::string& w : latency_warnings(latency)) {
+      notes.push_back(w);
+      if (options.warn)
+        options.warn(w);
+      else
+        log(w);
     }
   }
   double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  result.summary = summary_line(sr);
+  result.summary = summary_line(sr, *evaluator);
   result.report = build_report(sr, *evaluator, p, *data, latency, wall, notes);
   result.report["base_params"] = base_params;
   if (!tuning.empty()) result.report["tuning"] = tuning;
+  if (!preset_retry.is_null()) result.report["preset_retry"] = preset_retry;
   if (p.dump_intermediate_model) result.report["intermediate_models"] = dump_dir;
   return result;
 }

@@ -43,9 +43,10 @@ PseudoLabels pseudo_label(const Model& fp32, std::shared_ptr<const Dataset> data
                           const EngineOptions& options);
 
 // tune_hyperparams: POT's grid over the activation range estimator (min: min / quantile 1e-3 / quantile 1e-4, max
-// likewise), each candidate scored on the hardest items (largest FP32-vs-INT8 per-sample difference).
+// likewise) and fast bias correction on/off (off = BiasCorrection), each candidate scored on the hardest items
+// (largest FP32-vs-INT8 per-sample difference). candidates[0] is the configuration as given.
 struct TuneResult {
-  nlohmann::json params;  // the base parameters with the chosen estimator
+  nlohmann::json params;  // the base parameters with the chosen estimator and use_fast_bias
   size_t inferences = 0;
   std::string note;
   nlohmann::json candidates = nlohmann::json::array();
@@ -55,8 +56,19 @@ TuneResult tune_hyperparams(const Model& fp32, search::ModelSearchEvaluator& def
 
 struct LatencyTriple {
   double fp32 = 0, int8 = 0, result = 0;  // median batch-1 milliseconds; 0 = not measured
+  std::string method;                     // how they were measured, for the report
+  double spread = 1;                      // largest median / fastest run among the three: > 2 = a busy machine
 };
-std::string summary_line(const search::SearchResult& r);
+// Median batch-1 latencies (ms) of `models` on the first item of `data`: every model is warmed up, then the models run
+// in turn, one run each per round, for at least `min_rounds` rounds (then until `budget_seconds` or 200 rounds).
+// `spread` (optional) receives the largest ratio of a model's median to its fastest run.
+std::vector<double> measure_latencies_ms(const std::vector<Model>& models, const Dataset& data, int threads,
+                                         size_t min_rounds = 21, double budget_seconds = 3, size_t* rounds = nullptr,
+                                         double* spread = nullptr);
+// The warnings a latency triple calls for: the result not faster than FP32, full INT8 not faster than FP32, and
+// measurements too noisy to compare (a busy machine).
+std::vector<std::string> latency_warnings(const LatencyTriple& latency);
+std::string summary_line(const search::SearchResult& r, const search::SearchEvaluator& evaluator);
 nlohmann::json build_report(const search::SearchResult& r, const search::SearchEvaluator& evaluator,
                             const AccuracyAwareParams& p, const Dataset& data, const LatencyTriple& latency,
                             double wall_seconds, const nlohmann::json& notes);

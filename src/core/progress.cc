@@ -23,8 +23,27 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-Progress::Progress(std::string phase, size_t total, bool enabled)
-    : phase_(std::move(phase)), total_(total), enabled_(enabled && !g_quiet), tty_(isatty(STDERR_FILENO) != 0) {
+std::string format_count(size_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+void progress_line(const std::string& line) {
+  if (g_quiet) return;
+  std::fprintf(stderr, "[quac] %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+Progress::Progress(std::string phase, size_t total, bool enabled, std::string unit)
+    : phase_(std::move(phase)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(enabled && !g_quiet),
+      tty_(isatty(STDERR_FILENO) != 0) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
@@ -59,8 +78,9 @@ void Progress::draw(bool final_line) {
       final_line
           ? "done in " + format_duration(elapsed)
           : (rate > 0 && total_ >= done_ ? format_duration(static_cast<double>(total_ - done_) / rate) + " left" : "");
-  std::fprintf(stderr, "%s[quac] %-28s %zu/%zu items  %.0f items/s  %s%s", tty_ ? "\r\033[K" : "", phase_.c_str(),
-               done_, total_, rate, left.c_str(), tty_ && !final_line ? "" : "\n");
+  std::fprintf(stderr, "%s[quac] %-28s %zu/%zu %s  %.*f %s/s  %s%s", tty_ ? "\r\033[K" : "", phase_.c_str(), done_,
+               total_, unit_.c_str(), rate < 10 ? 1 : 0, rate, unit_.c_str(), left.c_str(),
+               tty_ && !final_line ? "" : "\n");
   std::fflush(stderr);
 }
 

@@ -10,7 +10,7 @@ namespace quac {
 
 class Progress {
  public:
-  Progress(std::string phase, size_t total, bool enabled = true);
+  Progress(std::string phase, size_t total, bool enabled = true, std::string unit = "items");
   ~Progress();
   void advance(size_t items);
   void finish();
@@ -18,7 +18,7 @@ class Progress {
 
  private:
   void draw(bool final_line);
-  std::string phase_;
+  std::string phase_, unit_;
   size_t total_, done_ = 0;
   bool enabled_, tty_, finished_ = false;
   int last_decile_ = -1;
@@ -26,5 +26,8 @@ class Progress {
 };
 
 std::string format_duration(double seconds);  // "1:05", "1:02:03"
+std::string format_count(size_t n);           // "12,345"
+// One status line on stderr ("[quac] LINE"), unless --quiet: for progress that spans several Progress phases.
+void progress_line(const std::string& line);
 
 }  // namespace quac

@@ -13,9 +13,25 @@
 namespace quac {
 namespace algorithms {
 
-std::string summary_line(const search::SearchResult& r) {
+namespace {
+
+// "K of M layers reverted": the ops back in FP32 against every op the revertible groups quantize.
+std::pair<size_t, size_t> layers_reverted(const search::SearchResult& r, const search::SearchEvaluator& evaluator) {
+  size_t reverted = 0, total = 0;
+  for (size_t g : evaluator.revertible_groups()) {
+    total += evaluator.group_layers(g);
+    if (r.removed.count(g)) reverted += evaluator.group_layers(g);
+  }
+  return {reverted, total};
+}
+
+}  // namespace
+
+std::string summary_line(const search::SearchResult& r, const search::SearchEvaluator& evaluator) {
   std::string s = r.budget_met ? "within budget: " : "accuracy budget NOT met (" + r.stop_reason + "), best model: ";
-  s += std::to_string(r.removed.size()) + " of " + std::to_string(r.total_groups) + " groups reverted";
+  auto [layers, layers_total] = layers_reverted(r, evaluator);
+  s += std::to_string(r.removed.size()) + " of " + std::to_string(r.total_groups) + " groups reverted (" +
+       std::to_string(layers) + " of " + std::to_string(layers_total) + " layers)";
   char buf[200];
   for (const auto& [name, v] : r.result_metrics) {
     std::snprintf(buf, sizeof buf, ", %s %.4f (drop %.4f, allowed %.4f)", name.c_str(), v, r.result_drops.at(name),
@@ -106,7 +122,11 @@ nlohmann::json build_report(const search::SearchResult& r, const search::SearchE
   j["result"] = {
       {"budget_met", r.budget_met},
       {"stop_reason", r.stop_reason},
-      {"summary", summary_line(r)},
+      {"summary", summary_line(r, evaluator)},
+      {"layers_reverted", layers_reverted(r, evaluator).first},
+      {"layers_total", layers_reverted(r, evaluator).second},
+      {"layers", std::to_string(layers_reverted(r, evaluator).first) + " of " +
+                     std::to_string(layers_reverted(r, evaluator).second) + " layers reverted"},
       {"groups_reverted", r.removed.size()},
       {"groups_total", r.total_groups},
       {"reverted", reverted},
@@ -114,6 +134,13 @@ nlohmann::json build_report(const search::SearchResult& r, const search::SearchE
       {"fp32", model_entry(r.reference_metrics, latency.fp32)},
       {"int8", model_entry(r.quantized_metrics, latency.int8)},
       {"result", model_entry(r.result_metrics, latency.result)},
+      {"latency",
+       {{"method", latency.method},
+        {"spread", latency.spread},
+        {"batch", 1},
+        {"speedup_vs_fp32", latency.fp32 > 0 && latency.result > 0 ? json(latency.fp32 / latency.result) : json()},
+        {"speedup_vs_int8", latency.int8 > 0 && latency.result > 0 ? json(latency.int8 / latency.result) : json()},
+        {"faster_than_fp32", latency.fp32 > 0 && latency.result > 0 ? json(latency.result < latency.fp32) : json()}}},
       {"iterations", r.iterations},
       {"inferences", r.inferences},
       {"search_seconds", r.seconds},
@@ -258,6 +285,12 @@ std::string accuracy_report_html(const nlohmann::json& report) {
     if (e["latency_ms"].is_number()) latency.push_back({title, jnum(e["latency_ms"])});
   }
   h << "</table>";
+  if (res.contains("latency") && res["latency"]["faster_than_fp32"].is_boolean()) {
+    bool faster = res["latency"]["faster_than_fp32"].get<bool>();
+    h << "<p class='" << (faster ? "ok" : "bad") << "'>The result is " << (faster ? "" : "NOT ") << "faster than FP32 ("
+      << num(jnum(res["latency"]["speedup_vs_fp32"]), 2)
+      << "x FP32's speed; latency: " << esc(res["latency"]["method"].get<std::string>()) << ").</p>";
+  }
   h << "<h2>Accuracy drop per iteration</h2>" << drop_plot(report);
   if (!report["rankings"].empty()) {
     const auto& first = report["rankings"][0];
@@ -291,6 +324,48 @@ std::string accuracy_report_html(const nlohmann::json& report) {
     h << "<li>#" << g["group"] << " " << esc(g["label"].get<std::string>()) << "</li>";
   h << "</ol></body></html>\n";
   return h.str();
+}
+
+std::string accuracy_report_table(const nlohmann::json& report) {
+  const auto& res = report["result"];
+  std::ostringstream t;
+  char buf[64];
+  auto cell = [&](const std::string& text, int width) {
+    std::snprintf(buf, sizeof buf, "%*s", width, text.c_str());
+    t << buf;
+  };
+  cell("", -10);
+  for (const auto& [name, m] : report["metrics"].items()) cell(name, 10), cell("drop", 9);
+  cell("reverted", 12), cell("latency ms", 12), cell("speed vs FP32", 15);
+  t << "\n";
+  const auto& lat = res.value("latency", nlohmann::json::object());
+  double fp32_ms = jnum(res["fp32"]["latency_ms"]);
+  std::string total = std::to_string(res["groups_total"].get<size_t>());
+  for (const char* key : {"fp32", "int8", "result"}) {
+    const auto& e = res[key];
+    std::string k = key;
+    cell(k == "fp32" ? "FP32" : k == "int8" ? "full INT8" : "result", -10);
+    for (const auto& [name, m] : report["metrics"].items()) {
+      cell(e["metrics"].contains(name) ? num(jnum(e["metrics"][name])) : "-", 10);
+      cell(k != "fp32" && e["drops"].contains(name) ? num(jnum(e["drops"][name])) : "-", 9);
+    }
+    cell(k == "fp32" ? "all"
+                     : (k == "int8" ? "0" : std::to_string(res["groups_reverted"].get<size_t>())) + " of " + total,
+         12);
+    double ms = jnum(e["latency_ms"]);
+    cell(ms > 0 ? num(ms, 3) : "-", 12);
+    cell(ms > 0 && fp32_ms > 0 ? num(fp32_ms / ms, 2) + "x" : "-", 15);
+    t << "\n";
+  }
+  if (lat.contains("faster_than_fp32") && lat["faster_than_fp32"].is_boolean()) {
+    bool faster = lat["faster_than_fp32"].get<bool>();
+    t << (faster ? "The result is faster than FP32: " : "The result is NOT faster than FP32: ")
+      << num(jnum(lat["speedup_vs_fp32"]), 2) << "x FP32's speed at batch 1 (" << lat.value("method", std::string())
+      << ").\n";
+  } else {
+    t << "Latency not measured.\n";
+  }
+  return t.str();
 }
 
 void write_accuracy_report(const nlohmann::json& report, const std::string& json_path) {

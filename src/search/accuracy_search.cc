@@ -97,6 +97,11 @@ class Search {
                              const EvalResult& quantized, const std::string& metric);
   std::vector<size_t> rank(const std::set<size_t>& current, const std::vector<size_t>& candidates,
                            const std::string& metric);
+  // The whole search's progress line (stderr, with SearchOptions::progress): the phase starting now, the iteration,
+  // the items evaluated so far and the time left, from the speed measured so far. `pending` counts the items of the
+  // phases still ahead before the reverts, `iterations_left` the reverts still possible (each a whole-set check), and
+  // `rerank` what one more ranking would cost (a step back re-ranks).
+  void status(const std::string& phase, size_t pending, size_t iterations_left, size_t rerank) const;
 
   SearchEvaluator& ev_;
   const SearchOptions& o_;
@@ -107,6 +112,31 @@ class Search {
   std::vector<std::vector<Tensor>> reference_outputs_;             // on the ranking subset, for output-distance ranking
   std::vector<std::pair<std::set<size_t>, double>> full_results_;  // (removed, excess) of every full evaluation
 };
+
+void Search::status(const std::string& phase, size_t pending, size_t iterations_left, size_t rerank) const {
+  if (!o_.progress) return;
+  double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+  double speed = elapsed > 0 && r_.inferences > 0 ? static_cast<double>(r_.inferences) / elapsed : 0;
+  size_t left = pending + iterations_left * ev_.size();
+  // The iteration a phase belongs to: reverts are numbered from 1; the phases before the first revert are iteration 0.
+  size_t iteration = static_cast<size_t>(r_.iterations) + (phase.rfind("revert", 0) == 0 ? 1 : 0);
+  std::string line = "search, iteration " + std::to_string(iteration);
+  if (iterations_left > 0)
+    line += " of at most " + std::to_string(iteration + iterations_left - (phase.rfind("revert", 0) == 0 ? 1 : 0));
+  line += ": " + phase + "; " + format_count(r_.inferences) + " items done in " + format_duration(elapsed);
+  if (left == 0) {
+    line += "; nothing left";
+  } else if (speed <= 0) {
+    line += "; " + format_count(left) + " items left, time left unknown until the first evaluation";
+  } else {
+    line += "; " + format_duration(static_cast<double>(left) / speed) + " left at most (" + format_count(left) +
+            " items at " + format_count(static_cast<size_t>(speed + 0.5)) + " items/s";
+    if (rerank > 0 && iterations_left > 0)
+      line += "; a re-ranking after a step back adds " + format_duration(static_cast<double>(rerank) / speed);
+    line += ")";
+  }
+  progress_line(line);
+}
 
 std::string Search::describe(const std::map<std::string, double>& metrics,
                              const std::map<std::string, double>& d) const {
@@ -179,7 +209,7 @@ std::vector<size_t> Search::rank(const std::set<size_t>& current, const std::vec
   auto t0 = Clock::now();
   Progress progress(
       "rank " + std::to_string(candidates.size()) + " groups on " + std::to_string(r_.ranking_subset.size()) + " items",
-      candidates.size(), o_.progress);
+      candidates.size(), o_.progress, "groups");
   for (size_t g : candidates) {
     std::set<size_t> removed = current;
     removed.insert(g);
@@ -212,6 +242,13 @@ std::vector<size_t> Search::rank(const std::set<size_t>& current, const std::vec
                   format_duration(rec.seconds).c_str(), ev_.group_label(order[0]).c_str());
     log(buf);
   }
+  if (o_.verbose)
+    for (size_t k = 0; k < rec.scores.size(); ++k) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "  rank %zu: %s, score %.6g", k + 1, ev_.group_label(rec.scores[k].first).c_str(),
+                    rec.scores[k].second);
+      log(buf);
+    }
   r_.rankings.push_back(std::move(rec));
   return order;
 }
@@ -248,6 +285,17 @@ SearchResult Search::run() {
     for (size_t k = 0; k < m; ++k) sub.push_back(k * n / m);  // evenly spread over the set
     compared = sub;
   }
+  // What the phases ahead cost: the reference, the fully quantized model, one ranking of every group on the subset,
+  // then at most one whole-set check per group (max_iter_num caps it).
+  const size_t subset = std::min(o_.ranking_subset_size, compared.size());
+  auto iterations_bound = [&](size_t candidates) {
+    if (o_.stop_after_quantized) return size_t{0};
+    size_t done = static_cast<size_t>(r_.iterations);
+    return o_.max_iter_num > 0 ? std::min(candidates, o_.max_iter_num > done ? o_.max_iter_num - done : 0) : candidates;
+  };
+  const size_t first_ranking = o_.stop_after_quantized ? 0 : groups.size() * subset;
+  status("evaluate reference on " + format_count(compared.size()) + " items", compared.size() + n + first_ranking,
+         iterations_bound(groups.size()), first_ranking);
   // Outputs are kept unless the ranking is known to use the metric (auto decides once per-sample values are seen).
   EvalResult reference = evaluate({.reference = true,
                                    .indices = baselines_given ? compared : std::vector<size_t>{},
@@ -284,6 +332,8 @@ SearchResult Search::run() {
       QUAC_CHECK(reference.per_sample.count(name), kInvalidArgument, "ranking by metric: '", name,
                  "' has no per-sample values (use ranking cosine, kl or mse)");
   r_.ranking_method = method_;
+  status("evaluate INT8 on " + format_count(n) + " items", n + first_ranking, iterations_bound(groups.size()),
+         first_ranking);
   const EvaluationRecord& q = evaluate_full({}, "quantized", method_ != "metric", &quantized);
   r_.evaluations.back().decision = q.within_budget ? "within budget" : "over budget";
   r_.quantized_metrics = q.metrics;
@@ -305,6 +355,7 @@ SearchResult Search::run() {
         r_.budget_met = e.within_budget;
       }
     r_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    status("done (" + reason + ")", 0, 0, 0);
     return r_;
   };
   if (q.within_budget) return finish("the fully quantized model is within budget");
@@ -351,6 +402,10 @@ SearchResult Search::run() {
           d = it->drops;
           break;
         }
+      status("rank " + std::to_string(candidates.size()) + " groups on " + format_count(r_.ranking_subset.size()) +
+                 " items",
+             candidates.size() * r_.ranking_subset.size(), iterations_bound(candidates.size()),
+             candidates.size() * r_.ranking_subset.size());
       ranking = rank(current, candidates, worst_metric(d));
       cursor = 0;
       need_rank = false;
@@ -358,6 +413,10 @@ SearchResult Search::run() {
     size_t g = ranking[cursor++];
     std::set<size_t> candidate = current;
     candidate.insert(g);
+    size_t remaining = 0;  // groups still to try, this one included
+    for (size_t x : groups) remaining += !current.count(x) && !excluded.count(x);
+    status("revert " + ev_.group_label(g) + ", check on " + format_count(n) + " items", 0, iterations_bound(remaining),
+           (remaining > 0 ? remaining - 1 : 0) * r_.ranking_subset.size());
     ++r_.iterations;
     const EvaluationRecord& rec = evaluate_full(candidate, "revert", false, nullptr);
     EvaluationRecord& mrec = r_.evaluations.back();

@@ -47,6 +47,8 @@ class SearchEvaluator {
   virtual size_t size() const = 0;                            // items in the validation set
   virtual std::vector<size_t> revertible_groups() const = 0;  // groups of the full quantized model that hold quantizers
   virtual std::string group_label(size_t group) const { return "group " + std::to_string(group); }
+  // The layers (ops) that run quantized because of a group: "K of M layers reverted" counts these.
+  virtual size_t group_layers(size_t /*group*/) const { return 1; }
   virtual std::map<std::string, MetricAttributes> metric_attributes() const = 0;
   virtual EvalResult evaluate(const EvalRequest& request) = 0;
 };
@@ -66,6 +68,7 @@ struct SearchOptions {
   std::function<void(int iteration, const std::set<size_t>& removed)> on_iteration;
   std::function<void(const std::string&)> log;  // one line per event (nullptr = silent)
   bool progress = false;                        // progress lines on stderr for every evaluation
+  bool verbose = false;                         // also log every group's ranking score (--log-level debug)
 };
 
 struct EvaluationRecord {

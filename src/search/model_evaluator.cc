@@ -71,6 +71,11 @@ std::string ModelSearchEvaluator::group_label(size_t group) const {
   return "group " + std::to_string(group);
 }
 
+size_t ModelSearchEvaluator::group_layers(size_t group) const {
+  const auto& groups = quantized_.scope()->groups;
+  return group < groups.size() ? std::max<size_t>(1, groups[group].nodes.size()) : 1;
+}
+
 Model ModelSearchEvaluator::variant(const std::set<size_t>& removed) const {
   if (removed.empty()) return quantized_;
   auto scope =

@@ -29,6 +29,7 @@ class ModelSearchEvaluator : public SearchEvaluator {
   size_t size() const override { return data_->size(); }
   std::vector<size_t> revertible_groups() const override;
   std::string group_label(size_t group) const override;
+  size_t group_layers(size_t group) const override;
   std::map<std::string, MetricAttributes> metric_attributes() const override { return metric_.attributes(); }
   EvalResult evaluate(const EvalRequest& request) override;
 

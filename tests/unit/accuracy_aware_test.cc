@@ -3,6 +3,7 @@
 // budget; then the AccuracyAwareQuantization algorithm on a small in-memory model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -113,6 +114,41 @@ TEST(AccuracySearch, RevertsTheTopRankedGroup) {
   EXPECT_EQ(reference_runs, 1u);
   EXPECT_EQ(r.inferences, 340u);
   EXPECT_EQ(decisions(r), std::vector<std::string>({"within budget"}));
+}
+
+// The whole search's progress on stderr: phase, iteration, items done and time left, from the items still ahead (a
+// typical iteration: the ranking subset for every group, then a check on the whole set) at the measured speed.
+TEST(AccuracySearch, ProgressLinesGiveTheWholeSearchsTimeLeft) {
+  MockEvaluator ev;
+  ev.full = [](const Removed& s) { return std::map<std::string, double>{{"acc", s.count(2) ? 0.895 : 0.85}}; };
+  SearchOptions o;
+  o.ranking_subset_size = 10;
+  o.progress = true;
+  ::testing::internal::CaptureStderr();
+  run_search(ev, o);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  // Ahead of the reference: 100 + 100 (INT8) + 4 groups x 10 items + at most 4 iterations x 100 items.
+  for (const char* line :
+       {"search, iteration 0 of at most 4: evaluate reference on 100 items; 0 items done in 0:00; "
+        "640 items left",
+        "search, iteration 0 of at most 4: evaluate INT8 on 100 items; 100 items done in ",
+        "left at most (540 items at ",
+        "search, iteration 0 of at most 4: rank 4 groups on 10 items; 200 items done in ",
+        "left at most (440 items at ",
+        "search, iteration 1 of at most 4: revert group 2, check on 100 items; 240 items done in ",
+        "left at most (400 items at ", "search, iteration 1: done (within budget); 340 items done in "})
+    EXPECT_NE(err.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << err;
+  o.progress = false;
+  ::testing::internal::CaptureStderr();
+  run_search(ev, o);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  // verbose (--log-level debug): every group's ranking score in the log.
+  std::vector<std::string> log;
+  o.log = [&](const std::string& line) { log.push_back(line); };
+  o.verbose = true;
+  run_search(ev, o);
+  EXPECT_NE(std::find(log.begin(), log.end(), "  rank 1: group 2, score 0.895"), log.end());
+  EXPECT_EQ(std::count_if(log.begin(), log.end(), [](const std::string& l) { return l.rfind("  rank ", 0) == 0; }), 4);
 }
 
 TEST(AccuracySearch, ContinuesDownTheRankingWhileItImproves) {
@@ -354,70 +390,20 @@ TEST(OutputDistance, CosineKlMse) {
 // ---- AccuracyAwareQuantization on a small in-memory model ----
 #include <filesystem>
 
+#include "accuracy_aware_fixture.h"
 #include "core/file_util.h"
 #include "core/random.h"
 #include "quac/accuracy_aware.h"
 #include "quac/session.h"
 #include "quant/scope.h"
 #include "search/model_evaluator.h"
-#include "test_model_builder.h"
 
 namespace quac {
 namespace {
 
-// Conv -> Relu -> Conv -> Relu -> Reshape -> MatMul: four classes, three quantizer groups.
-Model small_model() {
-  testing::ModelBuilder b(13);
-  b.input("x", DataType::kFloat, {-1, 2, 6, 6});
-  b.initializer("w1", random_tensor(DataType::kFloat, {8, 2, 3, 3}, 5, 0.5f));
-  b.initializer("w2", random_tensor(DataType::kFloat, {8, 8, 3, 3}, 6, 0.3f));
-  b.initializer("b1", random_tensor(DataType::kFloat, {8}, 8, 0.1f));
-  b.initializer("b2", random_tensor(DataType::kFloat, {8}, 9, 0.1f));
-  b.initializer("w3", random_tensor(DataType::kFloat, {8 * 6 * 6, 4}, 7, 0.2f));
-  b.initializer("shape", Tensor::from_vector<int64_t>({2}, {-1, 8 * 6 * 6}));
-  b.node("Conv", {"x", "w1", "b1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
-  b.node("Relu", {"c1"}, {"r1"});
-  b.node("Conv", {"r1", "w2", "b2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
-  b.node("Relu", {"c2"}, {"r2"});
-  b.node("Reshape", {"r2", "shape"}, {"f"});
-  b.node("MatMul", {"f", "w3"}, {"y"});
-  return b.output("y", DataType::kFloat, Shape{-1, 4}).build();
-}
-
-// Random inputs labelled with the FP32 model's own predictions (FP32 top-1 = 1).
-class LabelledByModel : public Dataset {
- public:
-  LabelledByModel(const Model& model, size_t n) {
-    Session session(model);
-    for (size_t i = 0; i < n; ++i) {
-      Tensor x = random_tensor(DataType::kFloat, {1, 2, 6, 6}, 100 + i);
-      Tensor y = session.run(std::vector<Tensor>{x})[0];
-      const float* s = y.data<float>();
-      items_.push_back(x.reshaped({2, 6, 6}));
-      labels_.push_back(std::max_element(s, s + 4) - s);
-    }
-  }
-  size_t size() const override { return items_.size(); }
-  DataItem get(size_t i) const override {
-    DataItem d;
-    d.inputs = {items_[i]};
-    d.annotation = Tensor::from_vector<int64_t>({}, {labels_[i]});
-    return d;
-  }
-  std::string describe() const override { return "labelled-by-model (" + std::to_string(size()) + " items)"; }
-
- private:
-  std::vector<Tensor> items_;
-  std::vector<int64_t> labels_;
-};
-
-std::shared_ptr<Engine> labelled_engine(const Model& model, size_t n = 64) {
-  return std::make_shared<Engine>(std::make_shared<LabelledByModel>(model, n), create_metric("top1"),
-                                  EngineOptions{.batch_size = 16, .num_threads = 1, .progress = false});
-}
-
-const nlohmann::json kBase = {
-    {"stat_subset_size", 32}, {"use_fast_bias", false}, {"weights", {{"bits", 3}}}, {"activations", {{"bits", 3}}}};
+using testing::kBase;
+using testing::labelled_engine;
+using testing::small_model;
 
 TEST(AccuracyAwareQuantization, MeetsAZeroBudgetByRevertingAndWritesTheReport) {
   Model model = small_model();
@@ -437,6 +423,12 @@ TEST(AccuracyAwareQuantization, MeetsAZeroBudgetByRevertingAndWritesTheReport) {
   EXPECT_EQ(res["result"]["metrics"]["top1"], 1.0);
   EXPECT_GE(res["groups_reverted"].get<size_t>(), 1u);
   EXPECT_EQ(res["groups_total"], 3);
+  // Each group quantizes one Conv/MatMul (with its Relu): "K of M layers reverted" counts those ops.
+  EXPECT_GE(res["layers_total"].get<size_t>(), 3u);
+  EXPECT_GE(res["layers_reverted"].get<size_t>(), res["groups_reverted"].get<size_t>());
+  EXPECT_NE(r.summary.find(res["layers_reverted"].dump() + " of " + res["layers_total"].dump() + " layers)"),
+            std::string::npos)
+      << r.summary;
   // The returned model is what the search measured: evaluate it independently.
   EvaluationResult check = engine->evaluate(r.model);
   EXPECT_EQ(check.metrics.at("top1"), 1.0);
@@ -511,7 +503,8 @@ TEST(AccuracyAwareQuantization, RunsInAPipelineWithEveryOption) {
   EXPECT_NE(notes.find("annotation_free: "), std::string::npos) << notes;
   EXPECT_NE(notes.find("convert_to_mixed_preset: "), std::string::npos) << notes;
   EXPECT_NE(notes.find("tune_hyperparams: "), std::string::npos) << notes;
-  EXPECT_EQ(r.report["tuning"].size(), 10u);  // as configured + the 3 x 3 grid
+  EXPECT_NE(notes.find("num_ranking_workers 2: "), std::string::npos) << notes;
+  EXPECT_EQ(r.report["tuning"].size(), 19u);  // as configured + the 3 x 3 x 2 grid
   EXPECT_EQ(r.report["ranking"]["method"], "kl");
   EXPECT_EQ(r.report["metrics"]["top1"]["baseline"], 1.0);
   EXPECT_NEAR(r.report["metrics"]["top1"]["allowed_drop"].get<double>(), 0.05, 1e-12);

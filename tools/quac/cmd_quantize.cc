@@ -1,13 +1,15 @@
 // quac quantize MODEL --data SPEC -o OUT.onnx [--preset performance|mixed|accuracy] [--stat-subset-size N]
 //                [--ignore NAME|TYPE] [--target-device D] [--config FILE.json]
-//                [--metric top1 --max-drop 0.01 [--drop-type relative] [--calib-data SPEC] [--report FILE.json]]
+//                [--metric top1 --max-drop 0.01 [--drop-type relative] [--calib-data SPEC] [--report FILE.json]
+//                 [--max-iter N] [--ranking-subset-size N] [--ranking-method M] [--log-level L]]
 // Runs DefaultQuantization, AccuracyAwareQuantization (when --metric or --max-drop is given, or the config names it),
 // or the algorithms of a POT-style config, and writes a standard QDQ ONNX model.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 
 #include "commands.h"
@@ -21,7 +23,7 @@ namespace quac::cli {
 namespace {
 
 struct AccuracyArgs {
-  std::string metric, drop_type = "absolute", calib_data, report, log_level = "info";
+  std::string metric, drop_type = "absolute", calib_data, report, log_level = "info", ranking_method;
   std::optional<double> max_drop;
   std::optional<size_t> max_iter, ranking_subset_size;
   size_t batch_size = 32;
@@ -71,7 +73,111 @@ std::string read_metric_names(const nlohmann::json& m, const std::string& path) 
   return names;
 }
 
-// Reads a POT-style config: model {model_name, model, weights}, engine {data | data_source, metric, batch_size},
+std::string number_text(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// A list of numbers given as a number, an array or POT's "123.675, 116.28, 103.53" string, scaled and joined with
+// commas (the dataset spec's list syntax).
+std::string number_list(const nlohmann::json& v, double divide, const std::string& path) {
+  std::vector<double> values;
+  if (v.is_number()) {
+    values.push_back(v.get<double>());
+  } else if (v.is_array()) {
+    for (const auto& e : v) {
+      QUAC_CHECK(e.is_number(), kInvalidArgument, path, ": expected numbers, got ", v.dump());
+      values.push_back(e.get<double>());
+    }
+  } else if (v.is_string()) {
+    std::stringstream ss(v.get<std::string>());
+    for (std::string part; std::getline(ss, part, ',');) {
+      try {
+        values.push_back(std::stod(part));
+      } catch (const std::exception&) {
+        QUAC_THROW(kInvalidArgument, path, ": '", v.get<std::string>(), "' is not a list of numbers");
+      }
+    }
+  }
+  QUAC_CHECK(!values.empty(), kInvalidArgument, path, ": expected a number or a list of numbers, got ", v.dump());
+  std::string out;
+  for (double x : values) out += (out.empty() ? "" : ",") + number_text(x / divide);
+  return out;
+}
+
+// POT's engine {data_source, reader, preprocessing} (accuracy-checker names) as a quac dataset spec. The reader is a
+// quac kind (idx, npy, npz, images) or accuracy checker's pillow_imread (images) / numpy_reader (npz), as a name or
+// {type, OPTION: value...} with the kind's spec options (labels, split, limit, ...). Preprocessing: resize {size |
+// dst_width, dst_height [, aspect_ratio_scale: greater]}, crop {size | dst_width, dst_height}, normalization {mean,
+// std} in pixel units, as accuracy checker has them.
+std::string dataset_spec_from_engine(config::ParamReader& engine, const std::string& data_source) {
+  const nlohmann::json& reader_json = engine.json().at("reader");
+  std::string kind;
+  std::vector<std::string> options;
+  if (reader_json.is_string()) {
+    kind = reader_json.get<std::string>();
+    engine.accept("reader");
+  } else {
+    auto reader = engine.object("reader");
+    kind = reader.required<std::string>("type");
+    for (const auto& [key, value] : reader.json().items()) {
+      if (key == "type") continue;
+      QUAC_CHECK(value.is_string() || value.is_number(), kInvalidArgument, reader.path(), ".", key,
+                 ": expected a string or a number");
+      options.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : number_text(value.get<double>())));
+      reader.accept(key);
+    }
+    reader.finish();
+  }
+  const std::map<std::string, std::string> aliases = {{"pillow_imread", "images"}, {"numpy_reader", "npz"}};
+  if (aliases.count(kind)) kind = aliases.at(kind);
+  QUAC_CHECK(kind == "idx" || kind == "npy" || kind == "npz" || kind == "images", kInvalidArgument, engine.path(),
+             ".reader: '", kind, "' is not one of idx, npy, npz, images, pillow_imread, numpy_reader");
+  size_t k = 0;
+  for (auto step : engine.objects("preprocessing")) {
+    std::string path = engine.path() + ".preprocessing[" + std::to_string(k++) + "]";
+    std::string type = step.required<std::string>("type");
+    auto size_of = [&]() {
+      if (auto size = step.optional<double>("size")) return number_text(*size) + "x" + number_text(*size);
+      double w = step.required<double>("dst_width"), h = step.required<double>("dst_height");
+      return number_text(h) + "x" + number_text(w);
+    };
+    if (type == "resize") {
+      QUAC_CHECK(kind == "images", kInvalidArgument, path, ": resize needs the images reader");
+      std::string scale = step.get<std::string>("aspect_ratio_scale", "");
+      QUAC_CHECK(scale.empty() || scale == "greater", kInvalidArgument, path, ".aspect_ratio_scale: '", scale,
+                 "' is not supported (greater: the shorter side becomes size)");
+      if (scale == "greater")
+        options.push_back("shorter=" + number_text(step.required<double>("size")));
+      else
+        options.push_back("size=" + size_of());
+    } else if (type == "crop") {
+      QUAC_CHECK(kind == "images", kInvalidArgument, path, ": crop needs the images reader");
+      options.push_back("crop=" + size_of());
+    } else if (type == "normalization") {
+      QUAC_CHECK(kind == "images" || kind == "idx", kInvalidArgument, path,
+                 ": normalization needs the images or idx reader");
+      // Pixel units: images read them with scale=1; idx takes [0, 1] units.
+      double divide = kind == "idx" ? 255.0 : 1.0;
+      if (kind == "images") options.push_back("scale=1");
+      for (const char* key : {"mean", "std"})
+        if (step.has(key)) {
+          options.push_back(std::string(key) + "=" + number_list(step.json().at(key), divide, path + "." + key));
+          step.accept(key);
+        }
+    } else {
+      QUAC_THROW(kInvalidArgument, path, ".type: '", type, "' is not one of resize, crop, normalization");
+    }
+    step.finish();
+  }
+  std::string spec = kind + ":" + data_source;
+  for (const auto& o : options) spec += "," + o;
+  return spec;
+}
+
+// Reads a POT-style config: model {model_name, model, weights}, engine {data | data_source, reader, preprocessing,
+// metric, batch_size},
 // compression {target_device, algorithms: [{name, params}]}. Flags given on the command line win.
 std::vector<AlgorithmSpec> read_config(QuantizeArgs& args) {
   nlohmann::json j = read_json(args.config);
@@ -88,8 +194,17 @@ std::vector<AlgorithmSpec> read_config(QuantizeArgs& args) {
   auto engine = root.object("engine");
   engine.accept("type");
   engine.accept("device");
+  std::string data_source;
   for (const char* key : {"data", "data_source"})
-    if (auto d = engine.optional<std::string>(key); d && args.data.empty()) args.data = *d;
+    if (auto d = engine.optional<std::string>(key)) data_source = *d;
+  if (engine.has("reader")) {
+    std::string spec = dataset_spec_from_engine(engine, data_source);
+    if (args.data.empty()) args.data = spec;
+  } else {
+    QUAC_CHECK(!engine.has("preprocessing"), kInvalidArgument, engine.path(),
+               ".preprocessing needs engine.reader (or put the options in the data_source spec)");
+    if (args.data.empty()) args.data = data_source;
+  }
   if (auto c = engine.optional<std::string>("calibration_data"); c && args.accuracy.calib_data.empty())
     args.accuracy.calib_data = *c;
   if (engine.has("metric") && !args.accuracy.metric_given)
@@ -142,46 +257,20 @@ nlohmann::json default_params_from_flags(const QuantizeArgs& args, const Model& 
   return params;
 }
 
-// Several metrics at once ("top1,mse"): each reports its own values; names must not collide.
-class MetricSet : public Metric {
- public:
-  explicit MetricSet(std::vector<std::unique_ptr<Metric>> metrics) : metrics_(std::move(metrics)) {
-    std::set<std::string> seen;
-    for (const auto& m : metrics_)
-      for (const auto& [name, a] : m->attributes())
-        QUAC_CHECK(seen.insert(name).second, kInvalidArgument, "--metric: '", name, "' is given twice");
-  }
-  void update(const std::vector<Tensor>& outputs, const std::vector<Tensor>& annotations) override {
-    for (auto& m : metrics_) m->update(outputs, annotations);
-  }
-  std::map<std::string, std::vector<double>> value() const override { return merge(&Metric::value); }
-  std::map<std::string, double> avg_value() const override { return merge(&Metric::avg_value); }
-  void reset() override {
-    for (auto& m : metrics_) m->reset();
-  }
-  std::map<std::string, MetricAttributes> attributes() const override { return merge(&Metric::attributes); }
+// Several metrics at once ("top1,mse") are a CompositeMetric, which refuses a name reported twice.
+std::shared_ptr<Metric> make_metric(const std::string& names) { return std::shared_ptr<Metric>(create_metric(names)); }
 
- private:
-  template <typename R>
-  R merge(R (Metric::*f)() const) const {
-    R out;
-    for (const auto& m : metrics_) {
-      auto part = (m.get()->*f)();
-      out.insert(part.begin(), part.end());
-    }
-    return out;
-  }
-  std::vector<std::unique_ptr<Metric>> metrics_;
-};
-
-std::shared_ptr<Metric> make_metric(const std::string& names) {
-  std::vector<std::unique_ptr<Metric>> metrics;
-  std::stringstream ss(names);
-  for (std::string name; std::getline(ss, name, ',');)
-    if (!name.empty()) metrics.push_back(create_metric(name));
-  QUAC_CHECK(!metrics.empty(), kInvalidArgument, "--metric: no metric name given");
-  if (metrics.size() == 1) return std::shared_ptr<Metric>(std::move(metrics[0]));
-  return std::make_shared<MetricSet>(std::move(metrics));
+// Fails before any work when an output cannot be written: a search may take hours, and its result must not be lost
+// to a mistyped folder at the end.
+void check_output_path(const std::string& path, const std::string& what) {
+  std::filesystem::path p(path);
+  std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  QUAC_CHECK(std::filesystem::is_directory(dir, ec), kIoError, what, " ", path, ": folder ", dir.string(),
+             " does not exist");
+  QUAC_CHECK(::access(dir.c_str(), W_OK) == 0, kIoError, what, " ", path, ": folder ", dir.string(),
+             " is not writable");
+  QUAC_CHECK(!std::filesystem::is_directory(p, ec), kIoError, what, " ", path, " is a folder");
 }
 
 // Removes the files of a failed run so that nothing half-done is left behind.
@@ -203,6 +292,7 @@ int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohm
   QUAC_CHECK(a.report.empty() || std::filesystem::path(a.report).extension() != ".html", kInvalidArgument,
              "--report takes the JSON path; the HTML twin is written beside it");
   bool info = a.log_level == "info" || a.log_level == "debug";
+  if (!a.report.empty()) check_output_path(a.report, "--report");
   auto dataset = open_dataset(args.data, model);
   QUAC_CHECK(dataset->size() > 0, kDatasetError, dataset->describe(), ": the validation dataset is empty");
   QUAC_CHECK(dataset->has_annotations() || params.value("annotation_free", false), kDatasetError, dataset->describe(),
@@ -213,6 +303,13 @@ int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohm
   options.intermediate_dir = (out.parent_path() / (out.stem().string() + "_intermediate")).string();
   if (info && !args.quiet)
     options.log = [](const std::string& line) { std::fprintf(stderr, "[quac] %s\n", line.c_str()); };
+  options.verbose = a.log_level == "debug";
+  // Warnings (the result is not faster than FP32) at every level but error; --quiet leaves only errors and the
+  // budget line.
+  if (a.log_level != "error" && !args.quiet)
+    options.warn = [](const std::string& line) { std::fprintf(stderr, "[quac] %s\n", line.c_str()); };
+  else
+    options.warn = [](const std::string&) {};
   auto engine = std::make_shared<Engine>(
       dataset, make_metric(a.metric),
       EngineOptions{.batch_size = a.batch_size, .num_threads = args.threads, .progress = !args.quiet});
@@ -227,7 +324,8 @@ int run_accuracy_aware(const QuantizeArgs& args, const Model& model, const nlohm
     write_accuracy_report(r.report, a.report);
   }
   guard.committed = true;
-  std::printf("%s -> %s: %s\n", args.model.c_str(), args.output.c_str(), r.summary.c_str());
+  std::printf("%s -> %s: %s\n\n%s", args.model.c_str(), args.output.c_str(), r.summary.c_str(),
+              accuracy_report_table(r.report).c_str());
   if (!r.budget_met) {
     std::fprintf(stderr, "quac: accuracy budget not met: %s; the best model found was written to %s\n",
                  r.summary.c_str(), args.output.c_str());
@@ -242,6 +340,7 @@ int quantize_command(QuantizeArgs args) {
   if (!args.config.empty()) specs = read_config(args);
   QUAC_CHECK(!args.model.empty(), kInvalidArgument, "no model given (MODEL argument or model.model in --config)");
   QUAC_CHECK(!args.data.empty(), kInvalidArgument, "no data given (--data or engine.data in --config)");
+  check_output_path(args.output, "-o");
   Model model = load_model(args.model);
   const AccuracyArgs& a = args.accuracy;
   bool flag_accuracy = a.max_drop.has_value() || a.metric_given;
@@ -254,6 +353,7 @@ int quantize_command(QuantizeArgs args) {
       params["drop_type"] = a.drop_type;
       if (a.max_iter) params["max_iter_num"] = *a.max_iter;
       if (a.ranking_subset_size) params["ranking_subset_size"] = *a.ranking_subset_size;
+      if (!a.ranking_method.empty()) params["ranking_method"] = a.ranking_method;
       return run_accuracy_aware(args, model, params, "flags");
     }
   } else {
@@ -264,6 +364,7 @@ int quantize_command(QuantizeArgs args) {
         auto& p = specs[i].params;
         if (a.max_drop) p["maximal_drop"] = *a.max_drop;
         if (a.drop_type != "absolute") p["drop_type"] = a.drop_type;
+        if (!a.ranking_method.empty()) p["ranking_method"] = a.ranking_method;
         return run_accuracy_aware(args, model, p, "compression.algorithms[0].params");
       }
     QUAC_CHECK(!flag_accuracy, kInvalidArgument, args.config,
@@ -312,8 +413,15 @@ void add_accuracy_options(CLI::App* cmd, AccuracyArgs& a) {
          "--ranking-subset-size", [&a](const size_t& v) { a.ranking_subset_size = v; },
          "Items used to rank groups (default 300)")
       ->group(group);
+  cmd->add_option("--ranking-method", a.ranking_method,
+                  "How groups are ranked: auto (the metric on the worst items, or cosine output distance for metrics "
+                  "without per-sample meaning), metric, cosine, kl (of softmaxes) or mse")
+      ->check(CLI::IsMember({"auto", "metric", "cosine", "kl", "mse"}))
+      ->group(group);
   cmd->add_option("--batch-size", a.batch_size, "Evaluation batch size")->capture_default_str()->group(group);
-  cmd->add_option("--log-level", a.log_level, "error, warning, info (one line per search event) or debug")
+  cmd->add_option("--log-level", a.log_level,
+                  "error (errors only), warning (also warnings, e.g. a result not faster than FP32), info (also one "
+                  "line per search event) or debug (also every group's ranking score); progress lines: see --quiet")
       ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
       ->capture_default_str()
       ->group(group);
