@@ -355,7 +355,7 @@ TEST_P(FastKernels, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(AllCases, FastKernels, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
-// The im2col + sgemm convolution (kernels/gemm_conv.h, off by default) forced on for every convolution it takes: odd
+// The im2col + sgemm convolution (kernels/gemm_conv.h) forced on for every convolution it takes: odd
 // channel counts (the blocked layout's padding), stride 2, dilation, asymmetric padding, batch 2, plain and blocked
 // inputs and outputs, and its post-ops (Relu, LeakyRelu, Clip, a residual Sum before and after an activation).
 Case gemm_case(std::string name, Shape x, Shape w, std::vector<ir::Attribute> attrs, std::string tail) {
@@ -406,8 +406,12 @@ std::vector<Case> gemm_cases() {
 
 class GemmConv : public ::testing::TestWithParam<Case> {
  protected:
-  void SetUp() override { kernels::set_gemm_conv_policy(kernels::GemmConvPolicy::kAlways); }
-  void TearDown() override { kernels::set_gemm_conv_policy(kernels::GemmConvPolicy::kNever); }
+  void SetUp() override {
+    saved_ = kernels::gemm_conv_policy();
+    kernels::set_gemm_conv_policy(kernels::GemmConvPolicy::kAlways);
+  }
+  void TearDown() override { kernels::set_gemm_conv_policy(saved_); }
+  kernels::GemmConvPolicy saved_ = kernels::GemmConvPolicy::kAuto;
 };
 
 TEST_P(GemmConv, MatchesReference) {
