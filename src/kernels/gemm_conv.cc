@@ -72,9 +72,13 @@ class GemmConvKernel : public Kernel {
     std::unique_lock<std::mutex> lock(mutex_);
     const Tensor& x = ctx.in(0);
     int64_t c = w_.dim(1), m = w_.dim(0);
-    Shape xs = x.shape();
-    if (blocked_in_ && x.rank() == 5) xs = {x.dim(0), c, x.dim(2), x.dim(3)};
-    if (xs != x_shape_) prepare(ctx, xs);
+    const Shape& s = x.shape();
+    bool blocked = blocked_in_ && s.size() == 5;
+    bool same = blocked ? x_shape_.size() == 4 && x_shape_[0] == s[0] && x_shape_[1] == c && x_shape_[2] == s[2] &&
+                              x_shape_[3] == s[3]
+                        : s == x_shape_;
+    if (!same) prepare(ctx, blocked ? Shape{s[0], c, s[2], s[3]} : s);
+    const Shape& xs = x_shape_;
     if (!use_gemm_) {
       lock.unlock();  // the direct kernel has its own lock
       direct_->run(ctx);
@@ -265,6 +269,11 @@ std::unique_ptr<Kernel> make_gemm_conv(const KernelInfo& info, std::string* why)
     *why = "grouped convolution";
     return nullptr;
   }
+  // The parts of the auto rule the weights decide (the output size is only known at run time).
+  if (gemm_conv_policy() == GemmConvPolicy::kAuto && !prefer_gemm_conv(1, w->dim(1), w->dim(2) * w->dim(3))) {
+    *why = "the direct convolution is faster for this kernel size and channel count";
+    return nullptr;
+  }
   if (!maybe_float(info, 0) || (node.has_input(2) && !maybe_float(info, 2))) {
     *why = "only float32 is supported";
     return nullptr;
@@ -310,10 +319,10 @@ std::unique_ptr<Kernel> make_gemm_conv(const KernelInfo& info, std::string* why)
 }
 
 QUAC_REGISTER_KERNEL(
-    {.domain = "", .op_type = "Conv", .impl = "onednn", .priority = kPriority, .factory = make_gemm_conv});
+    {.domain = "", .op_type = "Conv", .impl = "onednn-gemm", .priority = kPriority, .factory = make_gemm_conv});
 QUAC_REGISTER_KERNEL({.domain = "quac",
                       .op_type = "FusedConv",
-                      .impl = "onednn",
+                      .impl = "onednn-gemm",
                       .priority = kPriority,
                       .min_opset = 0,
                       .factory = make_gemm_conv});
