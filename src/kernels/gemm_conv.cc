@@ -203,13 +203,18 @@ class GemmConvKernel : public Kernel {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t img = 0; img < n; ++img)
       for (int64_t ob = 0; ob < mb; ++ob) {
+        // The channels of this block that exist (the last block may be partial) and their bias; the padded ones
+        // compute on zeros and are written as zeros.
+        const int64_t o0 = ob * kChannelBlock, valid = std::min(kChannelBlock, m - o0);
+        float b8[kChannelBlock] = {};
+        for (int64_t c8 = 0; c8 < valid; ++c8) b8[c8] = bias ? bias[o0 + c8] : 0.f;
         for (int64_t p = 0; p < pix; ++p) {
-          const float* a = acc + (img * pix + p) * m;
+          const float* a = acc + (img * pix + p) * m + o0;
           float v[kChannelBlock];
-          int64_t valid = std::min(kChannelBlock, m - ob * kChannelBlock);
-          for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) {
-            int64_t o = ob * kChannelBlock + c8;
-            v[c8] = c8 < valid ? a[o] + (bias ? bias[o] : 0.f) : 0.f;
+          if (valid == kChannelBlock) {
+            for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) v[c8] = a[c8] + b8[c8];
+          } else {
+            for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) v[c8] = c8 < valid ? a[c8] + b8[c8] : 0.f;
           }
           for (const PostOp& op : post) {
             switch (op.kind) {
@@ -223,19 +228,24 @@ class GemmConvKernel : public Kernel {
                 for (float& f : v) f = std::min(std::max(f, op.alpha), op.beta);
                 break;
               case Post::kSum:
-                for (int64_t c8 = 0; c8 < valid; ++c8) {
-                  int64_t o = ob * kChannelBlock + c8;
-                  v[c8] += blocked_sum ? sum[((img * mb + ob) * pix + p) * kChannelBlock + c8]
-                                       : sum[(img * m + o) * pix + p];
+                if (blocked_sum) {
+                  const float* sp = sum + ((img * mb + ob) * pix + p) * kChannelBlock;
+                  for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) v[c8] += sp[c8];  // padded channels hold zeros
+                } else {
+                  for (int64_t c8 = 0; c8 < valid; ++c8) v[c8] += sum[(img * m + o0 + c8) * pix + p];
                 }
                 break;
             }
           }
           if (blocked_out) {
             float* dst = out + ((img * mb + ob) * pix + p) * kChannelBlock;
-            for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) dst[c8] = c8 < valid ? v[c8] : 0.f;
+            if (valid == kChannelBlock) {
+              for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) dst[c8] = v[c8];
+            } else {
+              for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) dst[c8] = c8 < valid ? v[c8] : 0.f;
+            }
           } else {
-            for (int64_t c8 = 0; c8 < valid; ++c8) out[(img * m + ob * kChannelBlock + c8) * pix + p] = v[c8];
+            for (int64_t c8 = 0; c8 < valid; ++c8) out[(img * m + o0 + c8) * pix + p] = v[c8];
           }
         }
       }
