@@ -96,12 +96,24 @@ class GemmConvKernel : public Kernel {
 
     im2col(x.data<float>());
     int64_t rows = xs[0] * oh_ * ow_;
-    // Column-major view: acc^T [m, rows] = W^T [m, k] (packed) x col^T [k, rows].
+    // Column-major view: acc^T [m, rows] = W^T [m, k] (packed) x col^T [k, rows], one GEMM per block of output
+    // channels and thread, so each thread streams only its share of the weights (oneDNN's own split of this shape
+    // gives every thread all of them).
     const dnnl_dim_t gm = m, gn = rows, gk = k_;
     const float beta = 0.f;
-    dnnl_status_t st = dnnl::impl::cpu::sgemm_compute("P", "N", &gm, &gn, &gk, gemm_packed_.data<float>(), &gm, col_,
-                                                      &gk, &beta, acc_, &gm);
-    if (st != dnnl_success) ctx.fail("oneDNN sgemm failed (status " + std::to_string(static_cast<int>(st)) + ")");
+    int failed = 0;
+    const int64_t nchunks = static_cast<int64_t>(chunks_.size());
+#pragma omp parallel for schedule(static) num_threads(nchunks) if (nchunks > 1)
+    for (int64_t i = 0; i < nchunks; ++i) {
+      const Chunk& ch = chunks_[static_cast<size_t>(i)];
+      const dnnl_dim_t cm = ch.size;
+      if (dnnl::impl::cpu::sgemm_compute("P", "N", &cm, &gn, &gk, ch.packed.data<float>(), &gm, col_, &gk, &beta,
+                                         acc_ + ch.begin, &gm) != dnnl_success) {
+#pragma omp atomic write
+        failed = 1;
+      }
+    }
+    if (failed) ctx.fail("oneDNN sgemm failed");
     epilogue(b ? b->data<float>() : nullptr, sum ? sum->data<float>() : nullptr, out.data<float>());
     g_runs.fetch_add(1, std::memory_order_relaxed);
   }
@@ -132,16 +144,25 @@ class GemmConvKernel : public Kernel {
     cb_ = (c + kChannelBlock - 1) / kChannelBlock;
     k_ = cb_ * kh * kw * kChannelBlock;
     if (!packed_.defined()) pack_weights();
-    // The packed form depends on the problem's size (rows), so it is made per input shape.
-    const dnnl_dim_t gm = w_.dim(0), gn = rows, gk = k_;
-    size_t bytes = 0;
-    bool worth = false;
-    if (dnnl::impl::cpu::sgemm_pack_get_size("A", "N", "N", &gm, &gn, &gk, &gm, &gk, &bytes, &worth) != dnnl_success)
-      ctx.fail("oneDNN could not size the packed weights");
-    gemm_packed_ = Tensor(DataType::kFloat, {static_cast<int64_t>(bytes / sizeof(float)) + 16});
-    if (dnnl::impl::cpu::sgemm_pack("A", "N", "N", &gm, &gn, &gk, &gm, &gk, packed_.data<float>(),
-                                    gemm_packed_.data<float>()) != dnnl_success)
-      ctx.fail("oneDNN could not pack the weights");
+    // The packed form depends on the problem's size (rows), so it is made per input shape; one packed block of
+    // output channels (a multiple of 8) per thread.
+    const int64_t m = w_.dim(0);
+    const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(ctx.num_threads(), (m + 7) / 8));
+    const int64_t step = ((m + nchunks - 1) / nchunks + 7) / 8 * 8;
+    chunks_.clear();
+    for (int64_t begin = 0; begin < m; begin += step) {
+      Chunk ch{begin, std::min(step, m - begin), Tensor()};
+      const dnnl_dim_t cm = ch.size, gn = rows, gk = k_, lda = m;
+      size_t bytes = 0;
+      bool worth = false;
+      if (dnnl::impl::cpu::sgemm_pack_get_size("A", "N", "N", &cm, &gn, &gk, &lda, &gk, &bytes, &worth) != dnnl_success)
+        ctx.fail("oneDNN could not size the packed weights");
+      ch.packed = Tensor(DataType::kFloat, {static_cast<int64_t>(bytes / sizeof(float)) + 16});
+      if (dnnl::impl::cpu::sgemm_pack("A", "N", "N", &cm, &gn, &gk, &lda, &gk, packed_.data<float>() + begin,
+                                      ch.packed.data<float>()) != dnnl_success)
+        ctx.fail("oneDNN could not pack the weights");
+      chunks_.push_back(std::move(ch));
+    }
     col_ = static_cast<float*>(col_buf_.get(static_cast<size_t>(rows * k_) * sizeof(float)));
     acc_ = static_cast<float*>(acc_buf_.get(static_cast<size_t>(rows * w_.dim(0)) * sizeof(float)));
   }
@@ -254,7 +275,12 @@ class GemmConvKernel : public Kernel {
   const ir::Node& node_;
   std::vector<PostOp> post_ops_;
   std::unique_ptr<Kernel> direct_;
-  Tensor w_, packed_, gemm_packed_;  // weights as [k, m] row-major, and in oneDNN's packed form
+  Tensor w_, packed_;  // weights, and as [k, m] row-major
+  struct Chunk {
+    int64_t begin, size;  // output channels
+    Tensor packed;        // oneDNN's packed form of those rows of W^T
+  };
+  std::vector<Chunk> chunks_;
   bool blocked_in_ = false, blocked_sum_ = false, blocked_out_ = false, has_sum_ = false;
   Shape x_shape_;
   bool use_gemm_ = false;
