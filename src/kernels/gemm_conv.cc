@@ -1,19 +1,20 @@
-// 2-D Conv / quac.FusedConv as im2col + oneDNN sgemm (see gemm_conv.h for when). Weights are packed once into a
-// [K, M] matrix whose K order follows the blocked layout (channel block, kh, kw, channel in block), so im2col copies
-// whole 8-channel groups from a blocked input. One sgemm computes [rows, M] for every output pixel of the batch, and
-// an epilogue adds the bias, applies the post-ops (Relu, LeakyRelu, Clip, Sum) in order and writes the plain or
-// blocked output. Shapes the policy leaves to the direct convolution, and nodes this kernel cannot take at all, go to
-// the next kernel by priority (oneDNN's convolution).
+// 2-D Conv / quac.FusedConv as im2col + oneDNN sgemm (see gemm_conv.h for when). The weights become a [K, M] matrix
+// whose K order follows the blocked layout (channel block, kh, kw, channel in block), so im2col copies whole 8-channel
+// groups from a blocked input, and are packed for oneDNN's GEMM once per input shape, one block of output channels
+// per thread. The GEMMs compute [rows, M] for every output pixel of the batch, and an epilogue adds the bias, applies
+// the post-ops (Relu, LeakyRelu, Clip, Sum) in order and writes the plain or blocked output. Shapes the policy leaves
+// to the direct convolution, and nodes this kernel cannot take at all, go to the next kernel by priority (oneDNN's
+// convolution).
 #include "kernels/gemm_conv.h"
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "kernels/blocked_layout.h"
 #include "kernels/onednn_util.h"
