@@ -9,6 +9,7 @@
 
 #include "kernels/gemm_conv.h"
 #include "quac/session.h"
+#include "runtime/plan.h"
 #include "test_model_builder.h"
 
 namespace quac {
@@ -315,6 +316,13 @@ bool try_run(const Model& model, SessionOptions opts, const std::vector<Tensor>&
 }
 
 class FastKernels : public ::testing::TestWithParam<Case> {};
+
+// The cases are small: keep the runtime from running them on one thread, so 2 threads test the parallel kernels.
+class ParallelSmallSteps : public ::testing::Environment {
+ public:
+  void SetUp() override { ExecutionPlan::set_small_step_elements(0); }
+};
+const auto* const kParallelSmallSteps = ::testing::AddGlobalTestEnvironment(new ParallelSmallSteps);
 
 TEST_P(FastKernels, MatchesReference) {
   const Case& k = GetParam();
