@@ -37,9 +37,10 @@ class ExecutionPlan {
   int slot_of(const std::string& value) const;  // -1 if unknown
   const std::vector<std::string>& kernel_impls() const { return impls_; }
 
-  // Steps whose inputs (weights included) hold fewer elements than this in all run on one thread (see run()).
-  // Default 65536, or the environment variable QUAC_SMALL_STEP_ELEMENTS; 0 turns the rule off (tests of parallel
-  // kernels on small shapes, A/B timing).
+  // Steps with little work run on one thread (see run()): convolutions and matrix products under 64 x this many
+  // multiply-adds (estimated from the shapes), other ops whose inputs hold fewer elements than this. Default 65536,
+  // or the environment variable QUAC_SMALL_STEP_ELEMENTS; 0 turns the rule off (tests of parallel kernels on small
+  // shapes, A/B timing).
   static void set_small_step_elements(int64_t elements);
   static int64_t small_step_elements();
 
@@ -52,7 +53,7 @@ class ExecutionPlan {
     std::vector<int> release;  // slots whose last reader is this step
   };
   friend class StepContext;
-  static bool is_small_step(const Step& step, const std::vector<Tensor>& slots);
+  bool is_small_step(const Step& step, const std::vector<Tensor>& slots) const;
 
   std::shared_ptr<const ir::Graph> graph_;
   PlanOptions options_;
