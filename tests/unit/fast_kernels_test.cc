@@ -234,6 +234,26 @@ std::vector<Case> cases() {
     };
     c.push_back(k);
   }
+  // MaxPool between two convolutions reads and writes the blocked layout (kernels/blocked_maxpool.cc); 12 channels so
+  // the last block is partial.
+  auto blocked_pool = [&](std::string name, Shape x, std::vector<ir::Attribute> attrs) {
+    Case k{name, "", {{"x", x}, {"w1", {12, x[1], 3, 3}, true}, {"w2", {5, 12, 1, 1}, true}}, {}};
+    k.build = [attrs](testing::ModelBuilder& m) {
+      m.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}).node("Relu", {"c1"}, {"r1"});
+      m.node("MaxPool", {"r1"}, {"p"}, attrs);
+      m.node("Conv", {"p", "w2"}, {"y"});
+    };
+    c.push_back(k);
+  };
+  blocked_pool("blocked_maxpool_3x3_s2_p1", {2, 3, 13, 12},
+               {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("strides", {2, 2}),
+                ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  blocked_pool("blocked_maxpool_ceil_asym_pads", {1, 4, 11, 9},
+               {ir::make_ints_attr("kernel_shape", {3, 2}), ir::make_ints_attr("strides", {2, 3}),
+                ir::make_ints_attr("pads", {0, 1, 2, 0}), ir::make_int_attr("ceil_mode", 1)});
+  blocked_pool("blocked_maxpool_dilated_same", {1, 2, 10, 10},
+               {ir::make_ints_attr("kernel_shape", {2, 3}), ir::make_ints_attr("dilations", {2, 2}),
+                ir::make_string_attr("auto_pad", "SAME_UPPER")});
   {
     Case k{"gelu_erf_pattern", "", {{"x", {3, 17}}}, {}};
     k.build = [](testing::ModelBuilder& m) {
@@ -362,6 +382,17 @@ TEST_P(FastKernels, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllCases, FastKernels, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+TEST(BlockedMaxPool, IsChosenBetweenConvolutions) {
+  for (const Case& k : cases()) {
+    if (k.name.rfind("blocked_maxpool_", 0) != 0) continue;
+    std::mt19937 rng(5);
+    std::vector<Tensor> feeds;
+    Model model = build_model(k, rng, &feeds);
+    Session s(model, SessionOptions{.num_threads = 1});
+    EXPECT_EQ(s.kernel_counts()["blocked-maxpool"], 1) << k.name;
+  }
+}
 
 // The im2col + sgemm convolution (kernels/gemm_conv.h) forced on for every convolution it takes: odd
 // channel counts (the blocked layout's padding), stride 2, dilation, asymmetric padding, batch 2, plain and blocked
