@@ -1,6 +1,6 @@
 'use strict';
 // Times ONNX Runtime (CPU) on one model and prints one JSON line.
-const USAGE = 'usage: node bench/ort_bench.js MODEL.onnx --threads T --iterations K [--warmup W] [--shape name=1x3x224x224 ...]';
+const USAGE = 'usage: node bench/ort_bench.js MODEL.onnx --threads T --iterations K [--warmup W] [--shape name=1x3x224x224 ...] [--profile PREFIX]';
 const path = require('path');
 
 function loadOrt() {
@@ -13,7 +13,7 @@ function loadOrt() {
 }
 
 function parseArgs(argv) {
-  const opts = { model: null, threads: 1, iterations: 50, warmup: 5, shapes: {} };
+  const opts = { model: null, threads: 1, iterations: 50, warmup: 5, shapes: {}, profile: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -23,6 +23,7 @@ function parseArgs(argv) {
     if (a === '--threads') opts.threads = Number(val());
     else if (a === '--iterations') opts.iterations = Number(val());
     else if (a === '--warmup') opts.warmup = Number(val());
+    else if (a === '--profile') opts.profile = val();  // ORT's per-node JSON trace, written as PREFIX_<date>.json
     else if (a === '--shape') {
       const m = /^([^=]+)=(\d+(?:x\d+)*)?$/.exec(val());
       if (!m) throw new Error('--shape expects name=DxDxD');
@@ -84,6 +85,7 @@ async function main() {
   const session = await ort.InferenceSession.create(opts.model, {
     executionProviders: ['cpu'], intraOpNumThreads: opts.threads, interOpNumThreads: 1,
     graphOptimizationLevel: 'all', executionMode: 'sequential',
+    ...(opts.profile ? { enableProfiling: true, profileFilePrefix: opts.profile } : {}),
   });
   const feeds = makeFeeds(ort, session, opts.shapes);
   for (let i = 0; i < opts.warmup; i++) await session.run(feeds);
@@ -97,10 +99,11 @@ async function main() {
   times.sort((a, b) => a - b);
   const r = (x) => Math.round(x * 1000) / 1000;
   console.log(JSON.stringify({
-    median_ms: r(percentile(times, 50)), p90_ms: r(percentile(times, 90)),
+    median_ms: r(percentile(times, 50)), p90_ms: r(percentile(times, 90)), min_ms: r(times[0]),
     throughput: r((1000 * opts.iterations) / total), // timed runs per second
     iterations: opts.iterations, threads: opts.threads,
   }));
+  if (opts.profile) session.endProfiling();
   await session.release();
 }
 

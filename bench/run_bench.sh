@@ -3,7 +3,8 @@
 # usage: bench/run_bench.sh
 #   env: QUAC (default build/release/tools/quac/quac), THREADS (default "1 2"),
 #        ITERATIONS_BIG (default 50, torchvision models), ITERATIONS_SMALL (default 200, test fixtures),
-#        WARMUP (ORT warmup runs, default 5)
+#        WARMUP (ORT warmup runs, default 5), ROUNDS (default 1: with R > 1 every pair is timed R times, interleaved
+#        round by round, and the table shows the median of the R medians, which a busy machine disturbs less)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,6 +13,7 @@ THREADS="${THREADS:-1 2}"
 ITERATIONS_BIG="${ITERATIONS_BIG:-50}"
 ITERATIONS_SMALL="${ITERATIONS_SMALL:-200}"
 WARMUP="${WARMUP:-5}"
+ROUNDS="${ROUNDS:-1}"
 records=bench/out/records.tsv
 status=0
 
@@ -35,26 +37,51 @@ source bench/lib/records.sh  # run NAME THREADS ENGINE COMMAND...
 
 mkdir -p bench/out
 : >"$records"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 order=0
-for model in "${big[@]}" "${small[@]}"; do
-  name=$(basename "$model" .onnx)
-  iters=$ITERATIONS_BIG
-  [[ "$model" == tests/* ]] && iters=$ITERATIONS_SMALL
-  for t in $THREADS; do
-    quac_cmd=("$QUAC" benchmark "$model" --threads "$t" --iterations "$iters" --json)
-    ort_cmd=(node bench/ort_bench.js "$model" --threads "$t" --iterations "$iters" --warmup "$WARMUP")
-    # Alternate which engine goes first so drifting machine load hits both alike.
-    if ((have_quac && order % 2 == 0)); then run "$name" "$t" quac "${quac_cmd[@]}"; fi
-    run "$name" "$t" ort "${ort_cmd[@]}"
-    if ((have_quac && order % 2 == 1)); then run "$name" "$t" quac "${quac_cmd[@]}"; fi
-    order=$((order + 1))
+for round in $(seq "$ROUNDS"); do
+  ((ROUNDS == 1)) || echo "round $round of $ROUNDS" >&2
+  for model in "${big[@]}" "${small[@]}"; do
+    name=$(basename "$model" .onnx)
+    iters=$ITERATIONS_BIG
+    [[ "$model" == tests/* ]] && iters=$ITERATIONS_SMALL
+    for t in $THREADS; do
+      quac_cmd=("$QUAC" benchmark "$model" --threads "$t" --iterations "$iters" --json)
+      ort_cmd=(node bench/ort_bench.js "$model" --threads "$t" --iterations "$iters" --warmup "$WARMUP")
+      # Alternate which engine goes first so drifting machine load hits both alike.
+      if ((have_quac && order % 2 == 0)); then run "$name" "$t" quac "${quac_cmd[@]}"; fi
+      run "$name" "$t" ort "${ort_cmd[@]}"
+      if ((have_quac && order % 2 == 1)); then run "$name" "$t" quac "${quac_cmd[@]}"; fi
+      order=$((order + 1))
+    done
   done
 done
 
+if ((ROUNDS > 1)); then
+  # One record per model, threads and engine: the round whose median is the median of the rounds' medians.
+  node -e '
+    const fs = require("fs");
+    const groups = new Map();
+    for (const line of fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean)) {
+      const f = line.split("\t");
+      const key = f.slice(0, 3).join("\t");
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(f.slice(3).join("\t"));
+    }
+    const out = [];
+    for (const [key, recs] of groups) {
+      const ok = recs.filter((r) => r.startsWith("{")).sort((a, b) => JSON.parse(a).median_ms - JSON.parse(b).median_ms);
+      out.push(`${key}\t${ok.length === recs.length ? ok[(ok.length - 1) >> 1] : "error"}`);
+    }
+    fs.writeFileSync(process.argv[1], out.join("\n") + "\n");
+  ' "$records"
+fi
+
 cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
 ort_version=$(node -p "require('./bench/ort/node_modules/onnxruntime-node/package.json').version")
-command="QUAC=$QUAC THREADS=\"$THREADS\" ITERATIONS_BIG=$ITERATIONS_BIG ITERATIONS_SMALL=$ITERATIONS_SMALL WARMUP=$WARMUP bench/run_bench.sh"
-info="Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $cpu ($(nproc) CPUs), onnxruntime-node $ort_version, with \`$command\`."
+command="QUAC=$QUAC THREADS=\"$THREADS\" ITERATIONS_BIG=$ITERATIONS_BIG ITERATIONS_SMALL=$ITERATIONS_SMALL WARMUP=$WARMUP ROUNDS=$ROUNDS bench/run_bench.sh"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+info="Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $cpu ($(nproc) CPUs), onnxruntime-node $ort_version, with \`$command\` (load average before: $load_before, after: $load_after)."
 node bench/write_results.js "$records" bench/RESULTS.md "$info"
 ((have_quac)) || echo "quac not found at '$QUAC': only ONNX Runtime was timed" >&2
 exit "$status"

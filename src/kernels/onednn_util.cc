@@ -100,4 +100,13 @@ std::unique_ptr<Kernel> make_reference_kernel(const KernelInfo& info) {
   return nullptr;
 }
 
+std::unique_ptr<Kernel> make_kernel_below(const KernelInfo& info, int priority) {
+  for (const KernelDef* def : KernelRegistry::instance().find(info.node.domain, info.node.op_type, info.opset)) {
+    if (def->priority >= priority) continue;
+    std::string why;
+    if (auto k = def->factory(info, &why)) return k;
+  }
+  return nullptr;
+}
+
 }  // namespace quac::kernels

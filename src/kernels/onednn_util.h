@@ -37,6 +37,9 @@ bool known_float(const KernelInfo& info, size_t index);
 // The reference (priority 0) kernel for the node, for shapes or types a fast kernel cannot take at run time; nullptr
 // when none is registered.
 std::unique_ptr<Kernel> make_reference_kernel(const KernelInfo& info);
+// The highest-priority kernel below `priority` that accepts the node (a fast kernel's delegate for what it leaves to
+// the others); nullptr when none does.
+std::unique_ptr<Kernel> make_kernel_below(const KernelInfo& info, int priority);
 
 // A growable scratch buffer (64-byte aligned through Tensor) reused across runs.
 class Scratch {

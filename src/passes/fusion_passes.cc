@@ -87,7 +87,8 @@ class ConvFusion : public Pass {
     for (bool again = true; again;) {
       again = false;
       UseInfo uses(graph);
-      auto shapes = infer_shapes(graph);
+      // Generic shapes: a residual Add under a dynamic batch is fused as well (equal shapes for every batch size).
+      auto shapes = infer_generic_shapes(graph);
       for (size_t i = 0; i < graph.nodes.size() && !again; ++i) {
         ir::Node& conv = graph.nodes[i];
         bool fused = conv.domain == "quac" && conv.op_type == "FusedConv";

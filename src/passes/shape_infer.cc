@@ -94,17 +94,27 @@ const std::set<std::string> kUnary = {"Relu",
                                       "DequantizeLinear"};
 const std::set<std::string> kBinary = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"};
 
-}  // namespace
-
-std::map<std::string, Shape> infer_shapes(const ir::Graph& graph) {
+std::map<std::string, Shape> infer(const ir::Graph& graph, bool generic) {
   std::map<std::string, Shape> shapes;
   for (const auto& [name, t] : graph.initializers) shapes[name] = t.shape();
+  // Stand-ins for dynamic sizes: distinct, odd and unlikely to coincide with a real size.
+  std::map<std::string, int64_t> named;
+  int64_t next_standin = 1009;
   auto take_info = [&](const ir::ValueInfo& v) {
     if (!v.has_shape || shapes.count(v.name)) return;
     Shape s;
     for (const auto& d : v.shape) {
-      if (d.value < 0) return;
-      s.push_back(d.value);
+      if (d.value >= 0) {
+        s.push_back(d.value);
+      } else if (!generic) {
+        return;
+      } else if (!d.param.empty()) {
+        auto it = named.find(d.param);
+        if (it == named.end()) it = named.emplace(d.param, (next_standin += 2)).first;
+        s.push_back(it->second);
+      } else {
+        s.push_back(next_standin += 2);
+      }
     }
     shapes[v.name] = s;
   };
@@ -177,5 +187,10 @@ std::map<std::string, Shape> infer_shapes(const ir::Graph& graph) {
   }
   return shapes;
 }
+
+}  // namespace
+
+std::map<std::string, Shape> infer_shapes(const ir::Graph& graph) { return infer(graph, false); }
+std::map<std::string, Shape> infer_generic_shapes(const ir::Graph& graph) { return infer(graph, true); }
 
 }  // namespace quac::passes

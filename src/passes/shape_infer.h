@@ -10,6 +10,10 @@
 namespace quac::passes {
 
 std::map<std::string, Shape> infer_shapes(const ir::Graph& graph);
+// The same with every dynamic dimension of the declared shapes replaced by a stand-in value: one per named dimension
+// (dim_param), a fresh one per unnamed dimension. Two values with equal shapes here have equal shapes for any
+// actual sizes (e.g. a residual Add under a dynamic batch), which is what a fusion needs to know.
+std::map<std::string, Shape> infer_generic_shapes(const ir::Graph& graph);
 
 // Conv/pool output spatial size for ONNX attributes (auto_pad, pads, strides, dilations, ceil_mode). Also returns
 // the begin/end pads actually used. False when the attributes do not give a valid size.

@@ -21,12 +21,18 @@ Tensor BufferPool::allocate(DataType type, const Shape& shape) {
   size_t got = bytes;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_.lower_bound(bytes);
-    if (it != free_.end() && it->first <= 2 * bytes) {
-      got = it->first;
-      p = it->second;
+    // Best fit among the buffers of bytes..2*bytes.
+    size_t best = free_.size();
+    for (size_t i = 0; i < free_.size(); ++i) {
+      size_t size = free_[i].first;
+      if (size >= bytes && size <= 2 * bytes && (best == free_.size() || size < free_[best].first)) best = i;
+    }
+    if (best < free_.size()) {
+      got = free_[best].first;
+      p = free_[best].second;
       cached_bytes_ -= got;
-      free_.erase(it);
+      free_[best] = free_.back();
+      free_.pop_back();
     }
   }
   if (!p) {
@@ -50,7 +56,7 @@ void BufferPool::release(void* p, size_t bytes) {
     std::free(p);
     return;
   }
-  free_.emplace(bytes, p);
+  free_.emplace_back(bytes, p);
   cached_bytes_ += bytes;
 }
 

@@ -3,9 +3,10 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "quac/tensor.h"
 
@@ -21,7 +22,9 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
  private:
   void release(void* p, size_t bytes);
   mutable std::mutex mutex_;
-  std::multimap<size_t, void*> free_;
+  // (bytes, buffer) of the free buffers, unordered: a run frees and takes a few dozen, so a scan costs less than the
+  // node allocation a std::multimap makes on every release.
+  std::vector<std::pair<size_t, void*>> free_;
   size_t cached_bytes_ = 0;
 };
 

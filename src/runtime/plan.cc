@@ -1,6 +1,10 @@
 #include "runtime/plan.h"
 
+#include <omp.h>
+
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 namespace quac {
@@ -191,6 +195,54 @@ ExecutionPlan::ExecutionPlan(std::shared_ptr<const ir::Graph> graph, PlanOptions
   }
 }
 
+namespace {
+
+int64_t small_step_elements_from_env() {
+  const char* v = std::getenv("QUAC_SMALL_STEP_ELEMENTS");
+  if (!v || !*v) return 65536;
+  char* end = nullptr;
+  long long n = std::strtoll(v, &end, 10);
+  return *end || n < 0 ? 65536 : static_cast<int64_t>(n);
+}
+
+std::atomic<int64_t> g_small_step_elements{small_step_elements_from_env()};
+
+}  // namespace
+
+void ExecutionPlan::set_small_step_elements(int64_t elements) { g_small_step_elements.store(elements); }
+int64_t ExecutionPlan::small_step_elements() { return g_small_step_elements.load(); }
+
+bool ExecutionPlan::is_small_step(const Step& step, const std::vector<Tensor>& slots) const {
+  const int64_t limit = small_step_elements();
+  if (limit <= 0) return false;
+  auto input = [&](size_t i) -> const Tensor* {
+    if (i >= step.inputs.size() || step.inputs[i] < 0) return nullptr;
+    const Tensor& t = slots[static_cast<size_t>(step.inputs[i])];
+    return t.defined() ? &t : nullptr;
+  };
+  // Convolutions and matrix products: multiply-adds, estimated from the input and the weights (a small input against
+  // large weights, e.g. a batch-1 classifier, is still little work). Limit x 64 multiply-adds is about 4 M, some
+  // 40 microseconds on one AVX2 core.
+  const ir::Node& node = graph_->nodes[step.node_index];
+  const Tensor *a = input(0), *b = input(1);
+  if (a && b && a->rank() >= 1 && b->rank() >= 2) {
+    const std::string& op = node.op_type;
+    int64_t macs = -1;
+    if (op == "Conv" || op == "FusedConv") {
+      int64_t c_in = b->dim(1) * node.attr_int("group", 1);  // activation elements per channel ~ output pixels
+      if (c_in > 0) macs = a->numel() / c_in * b->numel() / std::max<int64_t>(1, node.attr_int("group", 1));
+    } else if (op == "MatMul" || op == "Gemm" || op == "MatMulAdd") {
+      int64_t k = op == "Gemm" && node.attr_int("transA", 0) ? a->dim(0) : a->dim(a->rank() - 1);
+      if (k > 0) macs = a->numel() / k * b->numel();
+    }
+    if (macs >= 0) return macs < limit * 64;
+  }
+  int64_t elements = 0;
+  for (size_t i = 0; i < step.inputs.size(); ++i)
+    if (const Tensor* t = input(i)) elements += t->numel();
+  return elements < limit;
+}
+
 int ExecutionPlan::slot_of(const std::string& value) const {
   auto it = slots_.find(value);
   return it == slots_.end() ? -1 : it->second;
@@ -220,13 +272,23 @@ std::vector<Tensor> ExecutionPlan::run(const std::vector<Tensor>& inputs, const 
   }
   for (const Step& step : steps_) {
     StepContext ctx(*this, step, slots, outer);
+    // A node whose inputs (weights included) hold few elements runs on one thread: its work is a few microseconds,
+    // which a fork/join costs as much as it saves on an idle machine, and many times more when the other cores are
+    // busy and a worker has to be woken or scheduled at every barrier. The choice depends only on shapes, so results
+    // stay deterministic; oneDNN primitives created under it keep one thread.
+    const int threads = omp_get_max_threads();  // the session's count, or 1 inside a small step's subgraph
+    bool single = threads > 1 && is_small_step(step, slots);
+    if (single) omp_set_num_threads(1);
     try {
       step.kernel->run(ctx);
     } catch (const Error&) {
+      if (single) omp_set_num_threads(threads);
       throw;
     } catch (const std::exception& e) {
+      if (single) omp_set_num_threads(threads);
       QUAC_THROW(kInternal, "node ", g.nodes[step.node_index].describe(), ": ", e.what());
     }
+    if (single) omp_set_num_threads(threads);
     for (size_t o = 0; o < step.outputs.size(); ++o) {
       int s = step.outputs[o];
       if (s < 0) continue;

@@ -37,6 +37,13 @@ class ExecutionPlan {
   int slot_of(const std::string& value) const;  // -1 if unknown
   const std::vector<std::string>& kernel_impls() const { return impls_; }
 
+  // Steps with little work run on one thread (see run()): convolutions and matrix products under 64 x this many
+  // multiply-adds (estimated from the shapes), other ops whose inputs hold fewer elements than this. Default 65536,
+  // or the environment variable QUAC_SMALL_STEP_ELEMENTS; 0 turns the rule off (tests of parallel kernels on small
+  // shapes, A/B timing).
+  static void set_small_step_elements(int64_t elements);
+  static int64_t small_step_elements();
+
  private:
   struct Step {
     size_t node_index;
@@ -46,6 +53,7 @@ class ExecutionPlan {
     std::vector<int> release;  // slots whose last reader is this step
   };
   friend class StepContext;
+  bool is_small_step(const Step& step, const std::vector<Tensor>& slots) const;
 
   std::shared_ptr<const ir::Graph> graph_;
   PlanOptions options_;

@@ -7,7 +7,9 @@
 #include <random>
 #include <tuple>
 
+#include "kernels/gemm_conv.h"
 #include "quac/session.h"
+#include "runtime/plan.h"
 #include "test_model_builder.h"
 
 namespace quac {
@@ -232,6 +234,26 @@ std::vector<Case> cases() {
     };
     c.push_back(k);
   }
+  // MaxPool between two convolutions reads and writes the blocked layout (kernels/blocked_maxpool.cc); 12 channels so
+  // the last block is partial.
+  auto blocked_pool = [&](std::string name, Shape x, std::vector<ir::Attribute> attrs) {
+    Case k{name, "", {{"x", x}, {"w1", {12, x[1], 3, 3}, true}, {"w2", {5, 12, 1, 1}, true}}, {}};
+    k.build = [attrs](testing::ModelBuilder& m) {
+      m.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}).node("Relu", {"c1"}, {"r1"});
+      m.node("MaxPool", {"r1"}, {"p"}, attrs);
+      m.node("Conv", {"p", "w2"}, {"y"});
+    };
+    c.push_back(k);
+  };
+  blocked_pool("blocked_maxpool_3x3_s2_p1", {2, 3, 13, 12},
+               {ir::make_ints_attr("kernel_shape", {3, 3}), ir::make_ints_attr("strides", {2, 2}),
+                ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  blocked_pool("blocked_maxpool_ceil_asym_pads", {1, 4, 11, 9},
+               {ir::make_ints_attr("kernel_shape", {3, 2}), ir::make_ints_attr("strides", {2, 3}),
+                ir::make_ints_attr("pads", {0, 1, 2, 0}), ir::make_int_attr("ceil_mode", 1)});
+  blocked_pool("blocked_maxpool_dilated_same", {1, 2, 10, 10},
+               {ir::make_ints_attr("kernel_shape", {2, 3}), ir::make_ints_attr("dilations", {2, 2}),
+                ir::make_string_attr("auto_pad", "SAME_UPPER")});
   {
     Case k{"gelu_erf_pattern", "", {{"x", {3, 17}}}, {}};
     k.build = [](testing::ModelBuilder& m) {
@@ -315,6 +337,13 @@ bool try_run(const Model& model, SessionOptions opts, const std::vector<Tensor>&
 
 class FastKernels : public ::testing::TestWithParam<Case> {};
 
+// The cases are small: keep the runtime from running them on one thread, so 2 threads test the parallel kernels.
+class ParallelSmallSteps : public ::testing::Environment {
+ public:
+  void SetUp() override { ExecutionPlan::set_small_step_elements(0); }
+};
+const auto* const kParallelSmallSteps = ::testing::AddGlobalTestEnvironment(new ParallelSmallSteps);
+
 TEST_P(FastKernels, MatchesReference) {
   const Case& k = GetParam();
   for (int threads : {1, 2}) {
@@ -327,7 +356,7 @@ TEST_P(FastKernels, MatchesReference) {
     std::map<std::string, int> counts;
     std::string why;
     ASSERT_TRUE(try_run(model, fast_opts, feeds, &fast, &counts, &why)) << why;
-    EXPECT_GT(counts["onednn"], 0) << "no fast kernel was used";
+    EXPECT_GT(counts["onednn"] + counts["onednn-gemm"], 0) << "no fast kernel was used";
     double norm = 0;
     for (int64_t i = 0; i < fast.numel(); ++i) norm += std::fabs(fast.data<float>()[i]);
     EXPECT_GT(norm, 0) << "all-zero output proves nothing";
@@ -353,6 +382,114 @@ TEST_P(FastKernels, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllCases, FastKernels, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+TEST(BlockedMaxPool, IsChosenBetweenConvolutions) {
+  for (const Case& k : cases()) {
+    if (k.name.rfind("blocked_maxpool_", 0) != 0) continue;
+    std::mt19937 rng(5);
+    std::vector<Tensor> feeds;
+    Model model = build_model(k, rng, &feeds);
+    Session s(model, SessionOptions{.num_threads = 1});
+    EXPECT_EQ(s.kernel_counts()["blocked-maxpool"], 1) << k.name;
+  }
+}
+
+// The im2col + sgemm convolution (kernels/gemm_conv.h) forced on for every convolution it takes: odd
+// channel counts (the blocked layout's padding), stride 2, dilation, asymmetric padding, batch 2, plain and blocked
+// inputs and outputs, and its post-ops (Relu, LeakyRelu, Clip, a residual Sum before and after an activation).
+Case gemm_case(std::string name, Shape x, Shape w, std::vector<ir::Attribute> attrs, std::string tail) {
+  Case k{name, "", {{"x", x}, {"w", w, true}, {"b", {w[0]}, true}}, {}};
+  k.build = [attrs, tail, w](testing::ModelBuilder& m) {
+    std::string conv_out = tail.empty() ? "y" : "c";
+    m.node("Conv", {"x", "w", "b"}, {conv_out}, attrs);
+    if (tail == "relu") m.node("Relu", {"c"}, {"y"});
+    if (tail == "leakyrelu") m.node("LeakyRelu", {"c"}, {"y"}, {ir::make_float_attr("alpha", 0.1f)});
+    if (tail == "clip") {
+      m.initializer("lo", scalar_const(-0.2f)).initializer("hi", scalar_const(0.3f));
+      m.node("Clip", {"c", "lo", "hi"}, {"y"});
+    }
+    if (tail == "blocked_chain_sum") {
+      // c -> Relu = r (blocked: read by two convs) -> conv+Relu = r2 (blocked) -> conv + r (Sum post-op reading the
+      // blocked r) -> Relu -> a (blocked) -> conv -> LeakyRelu after a Sum-free conv -> y (plain)
+      std::mt19937 rng(99);
+      m.initializer("w2", random_tensor({w[0], w[0], 3, 3}, rng));
+      m.node("Relu", {"c"}, {"r"});
+      m.node("Conv", {"r", "w2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}).node("Relu", {"c2"}, {"r2"});
+      m.node("Conv", {"r2", "w2"}, {"c3"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+      m.node("Add", {"c3", "r"}, {"s"}).node("Relu", {"s"}, {"a"});
+      m.node("Conv", {"a", "w2"}, {"c4"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+      m.node("LeakyRelu", {"c4"}, {"y"}, {ir::make_float_attr("alpha", 0.3f)});
+    }
+  };
+  return k;
+}
+
+std::vector<Case> gemm_cases() {
+  std::vector<Case> c;
+  c.push_back(gemm_case("plain_pad1", {1, 5, 7, 7}, {11, 5, 3, 3}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}, ""));
+  c.push_back(gemm_case("stride2_asym_pad_batch2", {2, 13, 9, 8}, {17, 13, 3, 2},
+                        {ir::make_ints_attr("strides", {2, 2}), ir::make_ints_attr("pads", {0, 1, 1, 0})}, "relu"));
+  c.push_back(gemm_case("dilated", {1, 8, 10, 10}, {9, 8, 3, 3},
+                        {ir::make_ints_attr("dilations", {2, 2}), ir::make_ints_attr("pads", {2, 1, 2, 1})},
+                        "leakyrelu"));
+  c.push_back(gemm_case("same_upper_1x1_stride2", {1, 20, 7, 6}, {24, 20, 1, 1},
+                        {ir::make_ints_attr("strides", {2, 2}), ir::make_string_attr("auto_pad", "SAME_UPPER")},
+                        "clip"));
+  c.push_back(gemm_case("blocked_chain_sum", {2, 6, 7, 7}, {12, 6, 3, 3},
+                        {ir::make_ints_attr("pads", {1, 1, 1, 1}), ir::make_ints_attr("strides", {1, 1})},
+                        "blocked_chain_sum"));
+  c.push_back(gemm_case("deep_small", {1, 64, 7, 7}, {40, 64, 3, 3}, {ir::make_ints_attr("pads", {1, 1, 1, 1})},
+                        "blocked_chain_sum"));
+  return c;
+}
+
+class GemmConv : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    saved_ = kernels::gemm_conv_policy();
+    kernels::set_gemm_conv_policy(kernels::GemmConvPolicy::kAlways);
+  }
+  void TearDown() override { kernels::set_gemm_conv_policy(saved_); }
+  kernels::GemmConvPolicy saved_ = kernels::GemmConvPolicy::kAuto;
+};
+
+TEST_P(GemmConv, MatchesReference) {
+  const Case& k = GetParam();
+  for (int threads : {1, 2}) {
+    std::mt19937 rng(4321 + threads);
+    std::vector<Tensor> feeds;
+    Model model = build_model(k, rng, &feeds);
+    SessionOptions fast_opts;
+    fast_opts.num_threads = threads;
+    Tensor fast, ref;
+    std::string why;
+    int64_t runs_before = kernels::gemm_conv_runs();
+    ASSERT_TRUE(try_run(model, fast_opts, feeds, &fast, nullptr, &why)) << why;
+    EXPECT_GT(kernels::gemm_conv_runs(), runs_before) << "the gemm convolution did not run";
+    SessionOptions ref_opts;
+    ref_opts.num_threads = threads;
+    ref_opts.reference_kernels_only = true;
+    ref_opts.optimization_level = 0;
+    ASSERT_TRUE(try_run(model, ref_opts, feeds, &ref, nullptr, &why)) << why;
+    ASSERT_EQ(fast.shape(), ref.shape());
+    double norm = 0;
+    for (int64_t i = 0; i < fast.numel(); ++i) norm += std::fabs(fast.data<float>()[i]);
+    EXPECT_GT(norm, 0) << "all-zero output proves nothing";
+    EXPECT_LE(rel_l2(fast, ref), 1e-5) << k.name << ", threads " << threads;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GemmConv, ::testing::ValuesIn(gemm_cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// The auto rule takes the deep, small-output layers and leaves large images and 1x1 kernels to oneDNN's convolution.
+TEST(GemmConvPolicy, AutoRule) {
+  EXPECT_TRUE(kernels::prefer_gemm_conv(49, 512, 9));
+  EXPECT_TRUE(kernels::prefer_gemm_conv(49, 256, 9));
+  EXPECT_FALSE(kernels::prefer_gemm_conv(196, 256, 9));
+  EXPECT_FALSE(kernels::prefer_gemm_conv(49, 2048, 1));
+  EXPECT_FALSE(kernels::prefer_gemm_conv(49, 32, 9));
+}
 
 }  // namespace
 }  // namespace quac

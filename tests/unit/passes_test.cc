@@ -2,6 +2,7 @@
 // what the unoptimised reference session computes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -228,6 +229,47 @@ TEST(Passes, BlockedLayoutWithDynamicBatch) {
   Session fast(model), slow(model, ref);
   for (int64_t batch : {1, 3}) {
     std::vector<Tensor> feeds = {random_tensor({batch, 3, 9, 7}, rng)};
+    auto got = fast.run(feeds)[0];
+    auto expected = slow.run(feeds)[0];
+    ASSERT_EQ(got.shape(), expected.shape());
+    EXPECT_LE(rel_l2(got, expected), 1e-5) << "batch " << batch;
+  }
+}
+
+// A residual Add becomes the Sum post-op under a dynamic batch too (shapes compared with stand-ins for the dynamic
+// sizes), while an Add that broadcasts a graph input of another shape stays an Add.
+TEST(Passes, ResidualAddFusedUnderDynamicBatch) {
+  std::mt19937 rng(31);
+  testing::ModelBuilder m(13);
+  m.input("x", DataType::kFloat, {-1, 4, 8, 8});
+  m.input("z", DataType::kFloat, {1, 12, 1, 1});
+  m.initializer("w0", random_tensor({12, 4, 1, 1}, rng)).initializer("w1", random_tensor({12, 4, 3, 3}, rng));
+  m.initializer("w2", random_tensor({12, 12, 3, 3}, rng));
+  m.node("Conv", {"x", "w0"}, {"skip"});
+  m.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}).node("Relu", {"c1"}, {"r1"});
+  m.node("Conv", {"r1", "w2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  m.node("Add", {"c2", "skip"}, {"a"}).node("Relu", {"a"}, {"r2"});
+  m.node("Conv", {"r2", "w2"}, {"c3"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  m.node("Add", {"c3", "z"}, {"y"});
+  m.output("y", DataType::kFloat);
+  Model model = m.build();
+  ir::Graph g = model.ir().graph;
+  PassContext ctx{model.ir(), {"y"}, 2, false};
+  run_passes(g, ctx);
+  int sums = 0, adds = 0;
+  for (const auto& n : g.nodes) {
+    auto ops = n.attr_strings("post_ops");
+    sums += static_cast<int>(std::count(ops.begin(), ops.end(), "Sum"));
+    adds += n.op_type == "Add";
+  }
+  EXPECT_EQ(sums, 1) << "the residual Add is fused";
+  EXPECT_EQ(adds, 1) << "the broadcasting Add is not";
+  SessionOptions ref;
+  ref.reference_kernels_only = true;
+  ref.optimization_level = 0;
+  Session fast(model), slow(model, ref);
+  for (int64_t batch : {1, 3}) {
+    std::vector<Tensor> feeds = {random_tensor({batch, 4, 8, 8}, rng), random_tensor({1, 12, 1, 1}, rng)};
     auto got = fast.run(feeds)[0];
     auto expected = slow.run(feeds)[0];
     ASSERT_EQ(got.shape(), expected.shape());
