@@ -26,7 +26,8 @@ for name in $MODELS; do
 done
 for name in $MODELS; do
   fp32=bench/models/$name.onnx int8=bench/models/${name}_int8.onnx
-  if [[ ! -f "$int8" || "$int8" -ot "$fp32" || "$int8" -ot "$CONFIG" ]]; then
+  # Remade when the model, the config or the quantizer (placement changes with it) is newer than the INT8 file.
+  if [[ ! -f "$int8" || "$int8" -ot "$fp32" || "$int8" -ot "$CONFIG" || "$int8" -ot "$QUAC" ]]; then
     echo "quantizing $fp32 -> $int8" >&2
     "$QUAC" quantize "$fp32" --data random --config "$CONFIG" -o "$int8" --quiet >&2
   fi
