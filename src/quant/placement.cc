@@ -252,6 +252,17 @@ class Placer {
     in_pattern_.assign(graph.nodes.size(), -1);
   }
 
+  // The fused patterns alone (node names, anchor first).
+  std::vector<std::vector<std::string>> fused_patterns() {
+    match_patterns();
+    std::vector<std::vector<std::string>> out;
+    for (const auto& m : matches_) {
+      out.emplace_back();
+      for (size_t n : m.nodes) out.back().push_back(graph_.nodes[n].name);
+    }
+    return out;
+  }
+
   QuantizationScope run() {
     auto preset = hw_.presets.find(options_.preset);
     if (preset == hw_.presets.end()) {
@@ -296,9 +307,8 @@ class Placer {
       scope_.quantizers[q].unified_scale = shared ? static_cast<int>(root) : -1;
     }
     for (const auto& m : matches_) {
-      std::vector<std::string> names;
-      for (size_t n : m.nodes) names.push_back(graph_.nodes[n].name);
-      scope_.fused.push_back(names);
+      scope_.fused.emplace_back();
+      for (size_t n : m.nodes) scope_.fused.back().push_back(graph_.nodes[n].name);
     }
     scope_.rebuild_groups(graph_);
     return scope_;
@@ -514,6 +524,12 @@ QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOption
   HardwareConfig hw = builtin_hardware_config(options.target_device);  // also validates the device name
   if (!options.hardware_config.empty()) hw = load_hardware_config(options.hardware_config);
   return Placer(graph, options, std::move(hw)).run();
+}
+
+std::vector<std::vector<std::string>> match_fused_patterns(const ir::Graph& graph, const std::string& target_device) {
+  PlacementOptions options;
+  options.target_device = target_device;
+  return Placer(graph, options, builtin_hardware_config(target_device)).fused_patterns();
 }
 
 }  // namespace quac::quant

@@ -3,6 +3,7 @@
 #include "ir/graph.h"
 #include "ir/onnx/onnx_io.h"
 #include "quant/qdq.h"
+#include "quant/recover.h"
 #include "quant/scope.h"
 
 namespace quac {
@@ -53,13 +54,23 @@ int64_t Model::opset() const { return ir().opset(""); }
 
 std::map<std::string, int64_t> Model::op_counts() const {
   std::map<std::string, int64_t> counts;
-  for (const auto& n : ir().graph.nodes) counts[n.domain.empty() ? n.op_type : n.domain + "." + n.op_type]++;
+  auto graph = executable();  // held: a temporary's nodes would not outlive the loop's first step
+  for (const auto& n : graph->graph.nodes) counts[n.domain.empty() ? n.op_type : n.domain + "." + n.op_type]++;
   return counts;
 }
 
 const std::string& Model::path() const { return ir().model_path; }
 
-Model load_model(const std::string& path) { return Model(onnx_io::load_model_file(path)); }
+Model load_model(const std::string& path) {
+  auto ir = onnx_io::load_model_file(path);
+  // A QDQ file comes back as its FP32 graph and quantization scope (quant/recover.h), so it can be re-quantized,
+  // reverted layer by layer or re-exported like a model quac quantized.
+  quant::RecoveredModel recovered = quant::recover_scope(*ir);
+  if (!recovered.scope) return Model(std::move(ir));
+  Model model = Model(recovered.fp32).with_scope(recovered.scope);
+  model.set_compress_weights(recovered.compressed_weights);
+  return model;
+}
 
 void save_model(const Model& model, const std::string& path) { onnx_io::save_model_file(*model.executable(), path); }
 

@@ -26,6 +26,13 @@ awk -v fp="$fp" -v d="$d" -v t="$t" 'BEGIN { exit !(d < fp - 0.02 && t > fp - 0.
   echo "FAIL: expected the default to lose > 2% and --model-type transformer to stay within 1% of FP32"
   exit 1
 }
+# The written QDQ file loads back with its quantization scope: inspect reports the quantizers and groups.
+"$QUAC" inspect "$work/default.onnx" | grep -Eq "^quantized +[1-9][0-9]* quantizers \([1-9][0-9]* on weights, 8-bit\) in [1-9][0-9]* groups$" || {
+  echo "FAIL: inspect does not report the recovered quantization scope"
+  "$QUAC" inspect "$work/default.onnx"
+  exit 1
+}
+"$QUAC" inspect "$M" | grep -q "^quantized" && { echo "FAIL: the FP32 model reported as quantized"; exit 1; }
 set +e
 "$QUAC" quantize "$M" --data "$CALIB" -o "$work/bad.onnx" --saturation-fix sometimes -q 2>/dev/null
 rc=$?

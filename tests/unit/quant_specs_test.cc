@@ -253,9 +253,11 @@ TEST(QuantSpecs, GnaQuantizesActivationsIn16Bits) {
   std::string path = ::testing::TempDir() + "/quant_specs_gna.onnx";
   save_model(saved, path);
   Model loaded = load_model(path);
+  ASSERT_TRUE(loaded.quantized()) << "the 16-bit quantizers come back as the scope";
+  for (const auto& qz : loaded.scope()->quantizers) EXPECT_EQ(qz.spec.bits, 16) << qz.value;
   size_t int16_weights = 0;
-  for (const auto& [name, t] : loaded.ir().graph.initializers)
-    int16_weights += t.dtype() == DataType::kInt16 && t.rank() >= 2;
+  auto exe = loaded.executable();
+  for (const auto& [name, t] : exe->graph.initializers) int16_weights += t.dtype() == DataType::kInt16 && t.rank() >= 2;
   EXPECT_EQ(int16_weights, 3u);
   Tensor x = random_tensor(DataType::kFloat, {3, 2, 6, 6}, 5);
   EXPECT_LT(rel_l2(Session(saved).run(std::vector<Tensor>{x})[0], Session(loaded).run(std::vector<Tensor>{x})[0]),

@@ -1,10 +1,12 @@
 // quac inspect MODEL [--json]
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "commands.h"
 #include "ir/graph.h"
 #include "quac/model.h"
+#include "quant/scope.h"
 
 namespace quac::cli {
 namespace {
@@ -20,7 +22,16 @@ std::string dims_str(const ValueDesc& v) {
 
 int inspect(const std::string& path, bool json) {
   Model model = load_model(path);
-  const ir::Model& m = model.ir();
+  auto file = model.executable();  // what the file holds (a QDQ file's nodes, not its recovered FP32 graph)
+  const ir::Model& m = *file;
+  // A QDQ file's quantization scope, recovered at load (quant/recover.h).
+  size_t quantizers = 0, weights = 0, groups = 0;
+  std::set<int> bits;
+  if (const auto* scope = model.scope()) {
+    quantizers = scope->quantizers.size();
+    groups = scope->active_groups();
+    for (const auto& q : scope->quantizers) weights += q.is_weight, bits.insert(q.spec.bits);
+  }
   if (json) {
     nlohmann::json j;
     j["path"] = path;
@@ -36,6 +47,8 @@ int inspect(const std::string& path, bool json) {
     j["op_counts"] = model.op_counts();
     j["nodes"] = m.graph.nodes.size();
     j["initializers"] = m.graph.initializers.size();
+    if (model.quantized())
+      j["quantization"] = {{"quantizers", quantizers}, {"weights", weights}, {"groups", groups}, {"bits", bits}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -57,6 +70,12 @@ int inspect(const std::string& path, bool json) {
               m.graph.initializers.size(), params);
   for (const auto& [op, count] : model.op_counts())
     std::printf("  %-24s %lld\n", op.c_str(), static_cast<long long>(count));
+  if (model.quantized()) {
+    std::string b;
+    for (int v : bits) b += (b.empty() ? "" : "/") + std::to_string(v);
+    std::printf("quantized  %zu quantizers (%zu on weights, %s-bit) in %zu groups\n", quantizers, weights, b.c_str(),
+                groups);
+  }
   return 0;
 }
 
