@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "accuracy_aware_fixture.h"
 #include "core/random.h"
 #include "quac/accuracy_aware.h"
 #include "quac/metric.h"
@@ -16,53 +17,11 @@
 namespace quac {
 namespace {
 
-// Conv -> Relu -> Conv -> Relu -> Reshape -> MatMul: four classes, three quantizer groups.
-Model small_model() {
-  testing::ModelBuilder b(13);
-  b.input("x", DataType::kFloat, {-1, 2, 6, 6});
-  b.initializer("w1", random_tensor(DataType::kFloat, {8, 2, 3, 3}, 5, 0.5f));
-  b.initializer("w2", random_tensor(DataType::kFloat, {8, 8, 3, 3}, 6, 0.3f));
-  b.initializer("w3", random_tensor(DataType::kFloat, {8 * 6 * 6, 4}, 7, 0.2f));
-  b.initializer("shape", Tensor::from_vector<int64_t>({2}, {-1, 8 * 6 * 6}));
-  b.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
-  b.node("Relu", {"c1"}, {"r1"});
-  b.node("Conv", {"r1", "w2"}, {"c2"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
-  b.node("Relu", {"c2"}, {"r2"});
-  b.node("Reshape", {"r2", "shape"}, {"f"});
-  b.node("MatMul", {"f", "w3"}, {"y"});
-  return b.output("y", DataType::kFloat, Shape{-1, 4}).build();
-}
-
-// Random inputs labelled with the FP32 model's own predictions (FP32 top-1 = 1).
-class LabelledByModel : public Dataset {
- public:
-  LabelledByModel(const Model& model, size_t n) {
-    Session session(model);
-    for (size_t i = 0; i < n; ++i) {
-      Tensor x = random_tensor(DataType::kFloat, {1, 2, 6, 6}, 300 + i);
-      Tensor y = session.run(std::vector<Tensor>{x})[0];
-      const float* s = y.data<float>();
-      items_.push_back(x.reshaped({2, 6, 6}));
-      labels_.push_back(std::max_element(s, s + 4) - s);
-    }
-  }
-  size_t size() const override { return items_.size(); }
-  DataItem get(size_t i) const override {
-    DataItem d;
-    d.inputs = {items_[i]};
-    d.annotation = Tensor::from_vector<int64_t>({}, {labels_[i]});
-    return d;
-  }
-  std::string describe() const override { return "labelled-by-model"; }
-
- private:
-  std::vector<Tensor> items_;
-  std::vector<int64_t> labels_;
-};
+// The shared test model without conv biases, and its own labelled items.
+Model small_model() { return testing::small_model(false); }
 
 std::shared_ptr<Engine> labelled_engine(const Model& model, size_t n = 64) {
-  return std::make_shared<Engine>(std::make_shared<LabelledByModel>(model, n), create_metric("top1"),
-                                  EngineOptions{.batch_size = 16, .num_threads = 1, .progress = false});
+  return testing::labelled_engine(model, n, 300);
 }
 
 // GNA with 3-bit weights (the INT8 stand-in that visibly breaks the labels); activations are GNA's 16 bits.
