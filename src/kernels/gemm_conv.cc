@@ -53,14 +53,14 @@ std::atomic<GemmConvPolicy> g_policy{policy_from_env()};
 std::atomic<int64_t> g_runs{0};
 
 enum class Post { kRelu, kLeakyRelu, kClip, kSum };
-struct PostOp {
+struct GemmPostOp {
   Post kind;
   float alpha, beta;
 };
 
 class GemmConvKernel : public Kernel {
  public:
-  GemmConvKernel(const KernelInfo& info, std::vector<PostOp> post_ops, std::unique_ptr<Kernel> direct)
+  GemmConvKernel(const KernelInfo& info, std::vector<GemmPostOp> post_ops, std::unique_ptr<Kernel> direct)
       : node_(info.node), post_ops_(std::move(post_ops)), direct_(std::move(direct)) {
     w_ = *info.constant_inputs[1];
     blocked_in_ = ops::is_blocked_input(node_, 0);
@@ -221,7 +221,7 @@ class GemmConvKernel : public Kernel {
     const int64_t mb = (m + kChannelBlock - 1) / kChannelBlock;
     const float* acc = acc_;
     const bool blocked_out = blocked_out_, blocked_sum = blocked_sum_;
-    const std::vector<PostOp>& post = post_ops_;
+    const std::vector<GemmPostOp>& post = post_ops_;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t img = 0; img < n; ++img)
       for (int64_t ob = 0; ob < mb; ++ob) {
@@ -238,7 +238,7 @@ class GemmConvKernel : public Kernel {
           } else {
             for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) v[c8] = c8 < valid ? a[c8] + b8[c8] : 0.f;
           }
-          for (const PostOp& op : post) {
+          for (const GemmPostOp& op : post) {
             switch (op.kind) {
               case Post::kRelu:
                 for (float& f : v) f = f > 0.f ? f : 0.f;
@@ -274,7 +274,7 @@ class GemmConvKernel : public Kernel {
   }
 
   const ir::Node& node_;
-  std::vector<PostOp> post_ops_;
+  std::vector<GemmPostOp> post_ops_;
   std::unique_ptr<Kernel> direct_;
   Tensor w_, packed_;  // weights, and as [k, m] row-major
   struct Chunk {
@@ -320,32 +320,22 @@ std::unique_ptr<Kernel> make_gemm_conv(const KernelInfo& info, std::string* why)
     *why = "bias does not have M elements";
     return nullptr;
   }
-  std::vector<PostOp> post_ops;
-  auto ops = node.attr_strings("post_ops");
-  auto alphas = node.attr_floats("post_alpha"), betas = node.attr_floats("post_beta");
-  if (alphas.size() != ops.size() || betas.size() != ops.size()) {
-    *why = "post-op attributes disagree in length";
-    return nullptr;
-  }
-  int sums = 0;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i] == "Relu") {
+  std::vector<GemmPostOp> post_ops;
+  std::vector<PostOp> attrs;
+  if (!read_post_ops(node, &attrs, why)) return nullptr;
+  for (const auto& p : attrs) {
+    if (p.op == "Relu") {
       post_ops.push_back({Post::kRelu, 0.f, 0.f});
-    } else if (ops[i] == "LeakyRelu") {
-      post_ops.push_back({Post::kLeakyRelu, alphas[i], 0.f});
-    } else if (ops[i] == "Clip") {
-      post_ops.push_back({Post::kClip, alphas[i], betas[i]});
-    } else if (ops[i] == "Sum") {
+    } else if (p.op == "LeakyRelu") {
+      post_ops.push_back({Post::kLeakyRelu, p.alpha, 0.f});
+    } else if (p.op == "Clip") {
+      post_ops.push_back({Post::kClip, p.alpha, p.beta});
+    } else if (p.op == "Sum") {
       post_ops.push_back({Post::kSum, 0.f, 0.f});
-      ++sums;
     } else {
-      *why = "post-op " + ops[i] + " is left to oneDNN's convolution";
+      *why = "post-op " + p.op + " is left to oneDNN's convolution";
       return nullptr;
     }
-  }
-  if (sums > 1) {
-    *why = "more than one Sum";
-    return nullptr;
   }
   std::unique_ptr<Kernel> direct = make_kernel_below(info, kPriority);
   if (!direct) {

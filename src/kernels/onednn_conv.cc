@@ -14,11 +14,6 @@
 namespace quac::kernels {
 namespace {
 
-struct PostOp {
-  std::string op;
-  float alpha, beta;
-};
-
 class ConvKernel : public Kernel {
  public:
   ConvKernel(const KernelInfo& info, std::vector<PostOp> post_ops) : node_(info.node), post_ops_(std::move(post_ops)) {
@@ -218,22 +213,12 @@ std::unique_ptr<Kernel> make_conv(const KernelInfo& info, std::string* why) {
     return nullptr;
   }
   std::vector<PostOp> post_ops;
-  auto ops = node.attr_strings("post_ops");
-  auto alphas = node.attr_floats("post_alpha"), betas = node.attr_floats("post_beta");
-  if (alphas.size() != ops.size() || betas.size() != ops.size()) {
-    *why = "post-op attributes disagree in length";
-    return nullptr;
-  }
-  for (size_t i = 0; i < ops.size(); ++i) {
-    if (!known_post_op(ops[i])) {
-      *why = "unsupported post-op " + ops[i];
+  if (!read_post_ops(node, &post_ops, why)) return nullptr;
+  for (const auto& p : post_ops) {
+    if (!known_post_op(p.op)) {
+      *why = "unsupported post-op " + p.op;
       return nullptr;
     }
-    if (ops[i] == "Sum" && i + 1 < ops.size() && std::find(ops.begin() + i + 1, ops.end(), "Sum") != ops.end()) {
-      *why = "more than one Sum";
-      return nullptr;
-    }
-    post_ops.push_back({ops[i], alphas[i], betas[i]});
   }
   bool blocked = node.attr_int("blocked_output", 0) != 0 || node.has("blocked_inputs");
   if (blocked && info.constant_inputs[1] && info.constant_inputs[1]->rank() != 4) {

@@ -188,35 +188,14 @@ void shift_to_u8(const int8_t* src, uint8_t* dst, int64_t count, int threads) {
       1 << 15);
 }
 
-struct PostOp {
-  std::string op;
-  float alpha, beta;
-};
-
-bool post_ops_of(const ir::Node& node, std::vector<PostOp>* out_ops, std::string* why) {
-  std::vector<PostOp>& out = *out_ops;
-  auto ops = node.attr_strings("post_ops");
-  auto alphas = node.attr_floats("post_alpha"), betas = node.attr_floats("post_beta");
-  if (alphas.size() != ops.size() || betas.size() != ops.size()) {
-    *why = "post-op attributes disagree in length";
-    return false;
-  }
-  int sums = 0;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i] == "Sum")
-      ++sums;
-    else if (is_qdq(ops[i]) && !(alphas[i] > 0))
-      return (*why = "invalid QDQ post-op scale", false);
-    else if ((!is_qdq(ops[i]) && !known_post_op(ops[i])) ||
-             (ops[i] == "Clip" && (std::isnan(alphas[i]) || std::isnan(betas[i])))) {
-      *why = "unsupported post-op " + ops[i];
+bool post_ops_of(const ir::Node& node, std::vector<PostOp>* out, std::string* why) {
+  if (!read_post_ops(node, out, why)) return false;
+  for (const auto& p : *out) {
+    if (is_qdq(p.op) && !(p.alpha > 0)) return (*why = "invalid QDQ post-op scale", false);
+    if ((!is_qdq(p.op) && !known_post_op(p.op)) || (p.op == "Clip" && (std::isnan(p.alpha) || std::isnan(p.beta)))) {
+      *why = "unsupported post-op " + p.op;
       return false;
     }
-    out.push_back({ops[i], alphas[i], betas[i]});
-  }
-  if (sums > 1) {
-    *why = "more than one Sum";
-    return false;
   }
   return true;
 }

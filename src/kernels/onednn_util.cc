@@ -1,5 +1,6 @@
 #include "kernels/onednn_util.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace quac::kernels {
@@ -39,6 +40,21 @@ bool known_post_op(const std::string& op) {
   for (const char* k : kOps)
     if (op == k) return true;
   return false;
+}
+
+bool read_post_ops(const ir::Node& node, std::vector<PostOp>* out, std::string* why) {
+  auto ops = node.attr_strings("post_ops");
+  auto alphas = node.attr_floats("post_alpha"), betas = node.attr_floats("post_beta");
+  if (alphas.size() != ops.size() || betas.size() != ops.size()) {
+    *why = "post-op attributes disagree in length";
+    return false;
+  }
+  if (std::count(ops.begin(), ops.end(), "Sum") > 1) {
+    *why = "more than one Sum";
+    return false;
+  }
+  for (size_t i = 0; i < ops.size(); ++i) out->push_back({ops[i], alphas[i], betas[i]});
+  return true;
 }
 
 bool append_eltwise(dnnl::post_ops& ops, const std::string& op, float alpha, float beta) {

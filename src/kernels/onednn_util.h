@@ -26,6 +26,15 @@ inline dnnl::memory::desc plain_desc(const Shape& s) { return {to_dims(s), dt::f
 bool append_eltwise(dnnl::post_ops& ops, const std::string& op, float alpha, float beta);
 bool known_post_op(const std::string& op);
 
+// One post-op of a fused node, as the fusion passes write them (attributes post_ops, post_alpha, post_beta).
+struct PostOp {
+  std::string op;
+  float alpha = 0, beta = 0;
+};
+// Reads a fused node's post-ops; false (with `why`) when the three lists differ in length or hold more than one Sum.
+// Each kernel then checks which ops it supports.
+bool read_post_ops(const ir::Node& node, std::vector<PostOp>* out, std::string* why);
+
 // Runs a reorder between two memories (cached by descriptors inside oneDNN's primitive cache).
 void reorder(const dnnl::memory& from, const dnnl::memory& to);
 
