@@ -13,6 +13,7 @@
 #include "algorithms/accuracy_aware_util.h"
 #include "algorithms/algorithm.h"
 #include "algorithms/default_quantization.h"
+#include "kernels/cpu_features.h"
 #include "quac/evaluator.h"
 #include "quac/session.h"
 #include "quant/scope.h"
@@ -165,9 +166,12 @@ std::vector<std::string> latency_warnings(const LatencyTriple& l) {
   if (l.int8 >= l.fp32) {
     std::snprintf(buf, sizeof buf,
                   "warning: full INT8 (%.3f ms) is not faster than FP32 (%.3f ms) either: INT8 does not pay off for "
-                  "this model on this machine (without VNNI, INT8 convolutions need 7-bit weights: saturation_fix "
-                  "all)",
-                  l.int8, l.fp32);
+                  "this model on this machine (%s)",
+                  l.int8, l.fp32,
+                  kernels::cpu_has_vnni()
+                      ? "small layers spend their time outside the convolutions: try a larger batch"
+                      : "this CPU has no VNNI, so layers with 8-bit weights run in float; 7-bit weights "
+                        "(saturation_fix all) run in INT8");
     out.push_back(buf);
   }
   return out;

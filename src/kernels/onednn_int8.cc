@@ -23,6 +23,7 @@
 
 #include "core/parallel.h"
 #include "kernels/blocked_layout.h"
+#include "kernels/cpu_features.h"
 #include "kernels/onednn_util.h"
 #include "ops/int8_layout.h"
 #include "ops/quant_util.h"
@@ -30,15 +31,6 @@
 
 namespace quac::kernels {
 namespace {
-
-bool cpu_has_vnni() {
-  static const bool vnni = [] {
-    auto isa = dnnl::get_effective_cpu_isa();
-    return isa == dnnl::cpu_isa::avx2_vnni || isa == dnnl::cpu_isa::avx512_core_vnni ||
-           isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
-  }();
-  return vnni;
-}
 
 // True when oneDNN's INT8 primitives compute these weights exactly on this CPU (see the note at the top).
 bool int8_exact(const Tensor& w) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu_features.h"
+
 namespace quac::kernels {
 
 dnnl::engine& cpu_engine() {
@@ -32,6 +34,15 @@ tag plain_tag(size_t rank) {
     default:
       return tag::undef;
   }
+}
+
+bool cpu_has_vnni() {
+  static const bool vnni = [] {
+    auto isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx2_vnni || isa == dnnl::cpu_isa::avx512_core_vnni ||
+           isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return vnni;
 }
 
 bool known_post_op(const std::string& op) {
