@@ -104,8 +104,23 @@ HardwareConfig parse_hardware_config(const std::string& json_text, const std::st
   } catch (const Json::exception& e) {
     QUAC_THROW(kInvalidArgument, "hardware config ", source, ": not valid JSON: ", e.what());
   }
-  check_keys(j, {"target_device", "comment", "presets", "quantized", "agnostic", "unified_scales", "fused_patterns"},
-             source, "");
+  check_keys(
+      j,
+      {"target_device", "comment", "inherits", "presets", "quantized", "agnostic", "unified_scales", "fused_patterns"},
+      source, "");
+  if (j.contains("inherits")) {
+    // "inherits": a built-in device's config, whose top-level keys this one replaces where it has them.
+    std::string base_device = text_of(j["inherits"], source, "inherits");
+    const std::string* base_text = nullptr;
+    for (const auto& [device, text] : embedded_hardware_configs())
+      if (device == base_device) base_text = &text;
+    if (!base_text) config_error(source, "inherits", "'" + base_device + "' is not a built-in device");
+    Json base = Json::parse(*base_text);
+    QUAC_CHECK(!base.contains("inherits"), kInternal, "built-in hardware config ", base_device, " inherits");
+    for (const auto& [key, value] : j.items())
+      if (key != "inherits") base[key] = value;
+    j = std::move(base);
+  }
   HardwareConfig c;
   c.source = source;
   c.target_device = text_of(member(j, "target_device", source, ""), source, "target_device");

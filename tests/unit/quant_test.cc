@@ -255,6 +255,22 @@ TEST(Quant, HardwareConfigs) {
   EXPECT_NE(e.find("fused_pattern: unknown key"), std::string::npos) << e;
   e = error_of(R"({"target_device": "X", "presets": {}, "quantized": []})");
   EXPECT_NE(e.find("presets"), std::string::npos) << e;
+  e = error_of(R"({"target_device": "X", "inherits": "TPU"})");
+  EXPECT_NE(e.find("inherits: 'TPU' is not a built-in device"), std::string::npos) << e;
+  // "inherits": CPU's placement, with this file's keys replacing CPU's (here: nothing but Conv quantized).
+  write(R"({"target_device": "X", "inherits": "CPU", "quantized": [{"type": "Conv", "activations": [0],
+            "weights": [1]}]})");
+  auto inherited = quant::place_quantizers(g, {.hardware_config = path});
+  values.clear();
+  for (const auto& q : inherited.quantizers) values.insert(q.value);
+  EXPECT_EQ(values, (std::set<std::string>{"x", "r1", "w1", "w2"})) << "no MatMul, no Add skip";
+  // The built-in ANY and GPU inherit CPU's: the same placement.
+  auto cpu = quant::place_quantizers(g, {.target_device = "CPU"});
+  for (const char* d : {"ANY", "GPU"}) {
+    auto other = quant::place_quantizers(g, {.target_device = d});
+    ASSERT_EQ(other.quantizers.size(), cpu.quantizers.size()) << d;
+    for (size_t i = 0; i < cpu.quantizers.size(); ++i) EXPECT_EQ(other.quantizers[i].uses, cpu.quantizers[i].uses);
+  }
   std::remove(path.c_str());
 }
 
