@@ -43,6 +43,11 @@ def test_default_quantization_workflow(tmp_path):
     assert fp32["accuracy@top1"] > 0.85 and int8["accuracy@top1"] > 0.85
     # The saved file, evaluated independently, gives the accuracy the pipeline reported.
     assert top1(paths[0]["model"], 300) == pytest.approx(int8["accuracy@top1"], abs=1e-9)
+    # Loaded back, the QDQ file is a quantized model again (FP32 graph + scope), with compressed weights.
+    loaded = load_model({"model_name": "cnn_int8", "model": paths[0]["model"]})
+    assert loaded.quantized and loaded.compress_weights
+    assert loaded.op_counts == compressed.op_counts
+    assert pipeline.evaluate(loaded) == int8
 
 
 def test_engine_results_are_dicts():
