@@ -18,6 +18,14 @@ struct SessionOptions {
   int optimization_level = 2;           // 0: none, 1: clean-ups (folding, identity removal), 2: + fusions and layouts
   std::vector<std::string> taps;        // intermediate values handed to the tap callback during run()
   bool verbose = false;                 // report passes and kernel choices (and why fast kernels declined) on stderr
+  bool profile = false;                 // time every node of every run (see Session::profile)
+};
+
+// Where a session's time went, node by node (SessionOptions::profile): every run since the session was made.
+struct NodeProfile {
+  std::string node, op_type, impl;  // impl: the kernel that ran it ("onednn", "reference", ...)
+  double total_ms = 0;
+  int64_t runs = 0;
 };
 
 // Receives tapped values during run(). The tensor is only valid during the call: copy (clone) what you keep.
@@ -41,6 +49,8 @@ class Session {
   // For each node, the kernel implementation chosen ("reference", "onednn", ...), for tests and --verbose.
   std::map<std::string, int> kernel_counts() const;
   int num_threads() const;
+  // The top-level graph's nodes in execution order with their accumulated time (empty unless profiling).
+  std::vector<NodeProfile> profile() const;
 
  private:
   struct Impl;

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -279,6 +280,8 @@ std::vector<Tensor> ExecutionPlan::run(const std::vector<Tensor>& inputs, const 
     const int threads = omp_get_max_threads();  // the session's count, or 1 inside a small step's subgraph
     bool single = threads > 1 && is_small_step(step, slots);
     if (single) omp_set_num_threads(1);
+    const bool timed = !step_ns_.empty();
+    const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
       step.kernel->run(ctx);
     } catch (const Error&) {
@@ -289,6 +292,12 @@ std::vector<Tensor> ExecutionPlan::run(const std::vector<Tensor>& inputs, const 
       QUAC_THROW(kInternal, "node ", g.nodes[step.node_index].describe(), ": ", e.what());
     }
     if (single) omp_set_num_threads(threads);
+    if (timed) {
+      size_t k = static_cast<size_t>(&step - steps_.data());
+      step_ns_[k] +=
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+      ++step_runs_[k];
+    }
     for (size_t o = 0; o < step.outputs.size(); ++o) {
       int s = step.outputs[o];
       if (s < 0) continue;
@@ -307,6 +316,16 @@ std::vector<Tensor> ExecutionPlan::run(const std::vector<Tensor>& inputs, const 
     outputs.push_back(slots[static_cast<size_t>(s)]);
   }
   return outputs;
+}
+
+std::vector<NodeProfile> ExecutionPlan::profile() const {
+  std::vector<NodeProfile> out;
+  for (size_t k = 0; k < step_ns_.size(); ++k) {
+    const ir::Node& n = graph_->nodes[steps_[k].node_index];
+    out.push_back({n.name, n.domain.empty() ? n.op_type : n.domain + "." + n.op_type, impls_[k],
+                   static_cast<double>(step_ns_[k]) * 1e-6, step_runs_[k]});
+  }
+  return out;
 }
 
 }  // namespace quac

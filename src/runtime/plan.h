@@ -36,6 +36,9 @@ class ExecutionPlan {
   const ir::Graph& graph() const { return *graph_; }
   int slot_of(const std::string& value) const;  // -1 if unknown
   const std::vector<std::string>& kernel_impls() const { return impls_; }
+  // Per-step timing of every later run (off by default: two clock reads a step).
+  void enable_profile() { step_ns_.assign(steps_.size(), 0), step_runs_.assign(steps_.size(), 0); }
+  std::vector<NodeProfile> profile() const;
 
   // Steps with little work run on one thread (see run()): convolutions and matrix products under 64 x this many
   // multiply-adds (estimated from the shapes), other ops whose inputs hold fewer elements than this. Default 65536,
@@ -64,6 +67,7 @@ class ExecutionPlan {
   std::vector<std::pair<int, std::string>> outer_slots_;  // values read from enclosing graphs
   std::vector<Step> steps_;
   std::vector<std::string> impls_;
+  mutable std::vector<int64_t> step_ns_, step_runs_;  // profiling (enable_profile), else empty
 };
 
 }  // namespace quac

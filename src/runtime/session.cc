@@ -64,6 +64,7 @@ Session::Session(const Model& model, SessionOptions options) : impl_(std::make_u
   popts.pool = std::make_shared<BufferPool>();
   omp_set_num_threads(impl_->threads);
   impl_->plan = std::make_unique<ExecutionPlan>(impl_->graph, popts);
+  if (options.profile) impl_->plan->enable_profile();
   for (const auto& name : options.taps) {
     int s = impl_->plan->slot_of(name);
     if (s < 0) QUAC_THROW(kInvalidArgument, impl_->model->model_path, ": tap '", name, "' is not a value of the model");
@@ -108,6 +109,8 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
 const std::vector<ValueDesc>& Session::inputs() const { return impl_->inputs; }
 const std::vector<ValueDesc>& Session::outputs() const { return impl_->outputs; }
 int Session::num_threads() const { return impl_->threads; }
+
+std::vector<NodeProfile> Session::profile() const { return impl_->plan->profile(); }
 
 std::map<std::string, int> Session::kernel_counts() const {
   std::map<std::string, int> counts;

@@ -68,6 +68,22 @@ TEST(Runtime, RunsChainWithDynamicBatch) {
   EXPECT_EQ(s.kernel_counts().at("reference"), 3);
 }
 
+TEST(Runtime, ProfileTimesEveryNodeOfEveryRun) {
+  EXPECT_TRUE(Session(chain(3), {.num_threads = 1}).profile().empty()) << "off unless asked for";
+  Session s(chain(3), {.num_threads = 1, .profile = true});
+  Tensor x = Tensor::zeros(DataType::kFloat, {64, 4});
+  for (int i = 0; i < 4; ++i) s.run(std::vector<Tensor>{x});
+  auto p = s.profile();
+  ASSERT_EQ(p.size(), 3u);
+  for (size_t i = 0; i < p.size(); ++i) {
+    EXPECT_EQ(p[i].op_type, "test.Scale");
+    EXPECT_EQ(p[i].impl, "reference");
+    EXPECT_EQ(p[i].runs, 4);
+    EXPECT_GT(p[i].total_ms, 0.0);
+  }
+  EXPECT_EQ(p[0].node, s.profile()[0].node);
+}
+
 TEST(Runtime, TapsSeeIntermediateValues) {
   Session s(chain(3), {.num_threads = 1, .taps = {"x", "v0", "v1"}});
   std::map<std::string, float> seen;

@@ -1,9 +1,11 @@
-// quac benchmark MODEL [--shape NAME=1x3x224x224] [--batch N] [--threads T] [--iterations K] [--json]
+// quac benchmark MODEL [--shape NAME=1x3x224x224] [--batch N] [--threads T] [--iterations K] [--json] [--profile]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "commands.h"
 #include "core/random.h"
@@ -22,7 +24,63 @@ struct BenchArgs {
   bool json = false;
   bool reference = false;
   bool verbose = false;
+  bool profile = false;
 };
+
+// Time per run of each node over the timed runs (the profile after them minus the one after warm-up), by op type
+// (with the kernels that ran it) and the slowest nodes.
+nlohmann::json profile_of(const std::vector<NodeProfile>& before, const std::vector<NodeProfile>& after, int runs) {
+  struct Op {
+    double ms = 0;
+    int64_t nodes = 0;
+    std::set<std::string> impls;
+  };
+  std::map<std::string, Op> by_op;
+  std::vector<std::pair<double, size_t>> slowest;
+  double total = 0;
+  for (size_t i = 0; i < after.size(); ++i) {
+    double ms = (after[i].total_ms - (i < before.size() ? before[i].total_ms : 0)) / runs;
+    Op& op = by_op[after[i].op_type];
+    op.ms += ms;
+    op.nodes += 1;
+    op.impls.insert(after[i].impl);
+    slowest.push_back({ms, i});
+    total += ms;
+  }
+  nlohmann::json ops = nlohmann::json::array(), nodes = nlohmann::json::array();
+  std::vector<std::pair<double, std::string>> order;
+  for (const auto& [name, op] : by_op) order.push_back({op.ms, name});
+  std::sort(order.rbegin(), order.rend());
+  for (const auto& [ms, name] : order) {
+    const Op& op = by_op[name];
+    ops.push_back({{"op", name},
+                   {"ms_per_run", ms},
+                   {"share", total > 0 ? ms / total : 0},
+                   {"nodes", op.nodes},
+                   {"kernels", op.impls}});
+  }
+  std::sort(slowest.rbegin(), slowest.rend());
+  for (size_t k = 0; k < std::min<size_t>(slowest.size(), 15); ++k) {
+    const NodeProfile& n = after[slowest[k].second];
+    nodes.push_back({{"node", n.node}, {"op", n.op_type}, {"kernel", n.impl}, {"ms_per_run", slowest[k].first}});
+  }
+  return {{"total_ms_per_run", total}, {"by_op", ops}, {"slowest_nodes", nodes}};
+}
+
+void print_profile(const nlohmann::json& p) {
+  std::printf("\nprofile: %.3f ms a run inside the nodes\n%-28s %10s %7s %6s  %s\n",
+              p["total_ms_per_run"].get<double>(), "op", "ms/run", "share", "nodes", "kernels");
+  for (const auto& op : p["by_op"]) {
+    std::string kernels;
+    for (const auto& k : op["kernels"]) kernels += (kernels.empty() ? "" : ", ") + k.get<std::string>();
+    std::printf("%-28s %10.3f %6.1f%% %6lld  %s\n", op["op"].get<std::string>().c_str(), op["ms_per_run"].get<double>(),
+                100 * op["share"].get<double>(), static_cast<long long>(op["nodes"].get<int64_t>()), kernels.c_str());
+  }
+  std::printf("\nslowest nodes\n");
+  for (const auto& n : p["slowest_nodes"])
+    std::printf("  %10.3f ms  %-20s %-10s %s\n", n["ms_per_run"].get<double>(), n["op"].get<std::string>().c_str(),
+                n["kernel"].get<std::string>().c_str(), n["node"].get<std::string>().c_str());
+}
 
 int benchmark(const BenchArgs& args) {
   QUAC_CHECK(args.iterations > 0, kInvalidArgument, "--iterations must be positive");
@@ -62,8 +120,10 @@ int benchmark(const BenchArgs& args) {
   options.num_threads = args.threads;
   options.reference_kernels_only = args.reference;
   options.verbose = args.verbose;
+  options.profile = args.profile;
   Session session(model, options);
   for (int i = 0; i < args.warmup; ++i) session.run(inputs);
+  const std::vector<NodeProfile> warm = session.profile();
   std::vector<double> ms;
   ms.reserve(static_cast<size_t>(args.iterations));
   for (int i = 0; i < args.iterations; ++i) {
@@ -87,11 +147,13 @@ int benchmark(const BenchArgs& args) {
                         {"iterations", args.iterations},
                         {"threads", session.num_threads()},
                         {"batch", batch}};
+    if (args.profile) j["profile"] = profile_of(warm, session.profile(), args.iterations);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s: %d threads, batch %lld, %d iterations\n", args.model.c_str(), session.num_threads(),
                 static_cast<long long>(batch), args.iterations);
     std::printf("median %.3f ms   p90 %.3f ms   throughput %.1f items/s\n", median, p90, throughput);
+    if (args.profile) print_profile(profile_of(warm, session.profile(), args.iterations));
   }
   return 0;
 }
@@ -112,6 +174,9 @@ void add_benchmark_command(CLI::App& app, CommandFn& fn) {
                 "Print one JSON object: median_ms, p90_ms, throughput, iterations, threads, batch");
   cmd->add_flag("--reference", args->reference, "Use only the reference kernels");
   cmd->add_flag("-v,--verbose", args->verbose, "Report graph passes and kernel choices on stderr");
+  cmd->add_flag("--profile", args->profile,
+                "Time every node over the timed runs: milliseconds a run by op type (with the kernels that ran it) "
+                "and the slowest nodes (with --json: a \"profile\" object); the timed runs pay two clock reads a node");
   cmd->callback([&fn, args] { fn = [args] { return benchmark(*args); }; });
 }
 
