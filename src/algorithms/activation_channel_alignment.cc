@@ -259,34 +259,16 @@ Model align_activation_channels(const Model& model, const Dataset& data, const C
 
 namespace {
 
-class ActivationChannelAlignment : public Algorithm {
- public:
-  explicit ActivationChannelAlignment(ChannelAlignmentOptions o) : o_(std::move(o)) {}
-  Model run(const Model& model, Engine& engine) override {
-    if (model.quantized())
-      std::fprintf(stderr,
-                   "[quac] ActivationChannelAlignment: the input model's quantization scope is dropped (run it "
-                   "before MinMaxQuantization)\n");
-    ChannelAlignmentOptions o = o_;
-    o.num_threads = engine.options().num_threads;
-    return align_activation_channels(model, engine.dataset(), o);
-  }
-
- private:
-  ChannelAlignmentOptions o_;
-};
-
 QUAC_REGISTER_ALGORITHM("ActivationChannelAlignment", [](config::ParamReader& r) -> std::unique_ptr<Algorithm> {
   ChannelAlignmentOptions o;
-  o.stat_subset_size = r.get<size_t>("stat_subset_size", 300);
-  o.stat_batch_size = r.get<size_t>("stat_batch_size", 1);
-  o.shuffle_data = r.get<bool>("shuffle_data", false);
-  o.seed = r.get<uint64_t>("seed", 0);
-  QUAC_CHECK(o.stat_subset_size > 0, kInvalidArgument, r.path(), ".stat_subset_size must be positive");
+  read_stat_params(r, o);
   r.accept("target_device");
   r.accept("preset");
   r.finish();
-  return std::make_unique<ActivationChannelAlignment>(o);
+  return std::make_unique<GraphTransformAlgorithm<ChannelAlignmentOptions>>(
+      "ActivationChannelAlignment", o, [](const Model& m, const Dataset& d, const ChannelAlignmentOptions& co) {
+        return align_activation_channels(m, d, co);
+      });
 });
 
 }  // namespace

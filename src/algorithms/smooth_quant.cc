@@ -170,35 +170,16 @@ Model smooth_quant(const Model& model, const Dataset& data, const SmoothQuantOpt
 
 namespace {
 
-class SmoothQuantAlgorithm : public Algorithm {
- public:
-  explicit SmoothQuantAlgorithm(SmoothQuantOptions o) : o_(std::move(o)) {}
-  Model run(const Model& model, Engine& engine) override {
-    if (model.quantized())
-      std::fprintf(stderr,
-                   "[quac] SmoothQuant: the input model's quantization scope is dropped (run it before "
-                   "MinMaxQuantization)\n");
-    SmoothQuantOptions o = o_;
-    o.num_threads = engine.options().num_threads;
-    return smooth_quant(model, engine.dataset(), o);
-  }
-
- private:
-  SmoothQuantOptions o_;
-};
-
 QUAC_REGISTER_ALGORITHM("SmoothQuant", [](config::ParamReader& r) -> std::unique_ptr<Algorithm> {
   SmoothQuantOptions o;
   o.alpha = r.get<double>("alpha", 0.5);
   QUAC_CHECK(o.alpha >= 0 && o.alpha <= 1, kInvalidArgument, r.path(), ".alpha must be in [0, 1]");
-  o.stat_subset_size = r.get<size_t>("stat_subset_size", 300);
-  o.stat_batch_size = r.get<size_t>("stat_batch_size", 32);
-  o.shuffle_data = r.get<bool>("shuffle_data", false);
-  o.seed = r.get<uint64_t>("seed", 0);
-  QUAC_CHECK(o.stat_subset_size > 0, kInvalidArgument, r.path(), ".stat_subset_size must be positive");
+  read_stat_params(r, o);
   r.accept("target_device");
   r.finish();
-  return std::make_unique<SmoothQuantAlgorithm>(o);
+  return std::make_unique<GraphTransformAlgorithm<SmoothQuantOptions>>(
+      "SmoothQuant", o,
+      [](const Model& m, const Dataset& d, const SmoothQuantOptions& so) { return smooth_quant(m, d, so); });
 });
 
 }  // namespace
