@@ -198,6 +198,18 @@ std::vector<std::string> node_reads(const Node& node) {
   return out;
 }
 
+void Graph::remove_unread_initializers(const std::set<std::string>& keep) {
+  std::set<std::string> read;
+  for (const auto& n : nodes)
+    for (const auto& v : node_reads(n)) read.insert(v);
+  for (auto it = initializers.begin(); it != initializers.end();) {
+    if (!read.count(it->first) && !is_output(it->first) && !is_input(it->first) && !keep.count(it->first))
+      it = initializers.erase(it);
+    else
+      ++it;
+  }
+}
+
 std::vector<std::string> Graph::outer_references() const {
   std::set<std::string> defined;
   for (const auto& v : inputs) defined.insert(v.name);

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,8 @@ class Graph {
   std::map<std::string, size_t> producers() const;
   // Names read by this graph's nodes (and nested subgraphs) that it does not define itself.
   std::vector<std::string> outer_references() const;
+  // Drops the initializers no node (nor subgraph) reads, unless they are graph inputs or outputs or in `keep`.
+  void remove_unread_initializers(const std::set<std::string>& keep = {});
 };
 
 // Every value a node reads: its inputs and what its subgraphs read from outer scopes.

@@ -437,16 +437,7 @@ class Int8Lowering : public Pass {
       }
     }
     // Initializers nobody reads (the replaced weights) would only take memory.
-    std::set<std::string> read;
-    for (const auto& n : graph.nodes)
-      for (const auto& v : ir::node_reads(n)) read.insert(v);
-    for (auto it = graph.initializers.begin(); it != graph.initializers.end();) {
-      if (!read.count(it->first) && !graph.is_output(it->first) && !graph.is_input(it->first) &&
-          !ctx.protected_values.count(it->first))
-        it = graph.initializers.erase(it);
-      else
-        ++it;
-    }
+    graph.remove_unread_initializers(ctx.protected_values);
   }
 
   // 8-bit values written by a 2-D QConv / QPool and read only by 2-D QConvs (input or residual) and QPools are

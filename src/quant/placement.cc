@@ -541,10 +541,10 @@ QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOption
   return Placer(graph, options, std::move(hw)).run();
 }
 
-std::vector<std::vector<std::string>> match_fused_patterns(const ir::Graph& graph, const std::string& target_device) {
+std::vector<std::vector<std::string>> match_fused_patterns(const ir::Graph& graph, const HardwareConfig& hw) {
   PlacementOptions options;
-  options.target_device = target_device;
-  return Placer(graph, options, builtin_hardware_config(target_device)).fused_patterns();
+  options.target_device = hw.target_device;
+  return Placer(graph, options, hw).fused_patterns();
 }
 
 }  // namespace quac::quant

@@ -101,10 +101,9 @@ struct PlacementOptions {
 
 // Places quantizers over `graph` and computes their groups. Throws kInvalidArgument for an unknown device or a
 // preset the hardware config does not have.
-// The fused patterns (node names, anchor first) of `graph` under a built-in hardware config: the INT8 ops a QDQ
-// file's quantizers group into (see quant/recover.h).
-std::vector<std::vector<std::string>> match_fused_patterns(const ir::Graph& graph,
-                                                           const std::string& target_device = "CPU");
+// The fused patterns (node names, anchor first) of `graph` under a hardware config: the INT8 ops a QDQ file's
+// quantizers group into (see quant/recover.h).
+std::vector<std::vector<std::string>> match_fused_patterns(const ir::Graph& graph, const HardwareConfig& hw);
 
 QuantizationScope place_quantizers(const ir::Graph& graph, const PlacementOptions& options);
 

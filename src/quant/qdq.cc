@@ -131,17 +131,7 @@ std::shared_ptr<ir::Model> materialize_qdq(const ir::Model& model, const Quantiz
   }
   g.nodes.insert(g.nodes.end(), added.begin(), added.end());
   // Weights now reached only through their quantized copy are dropped from the file.
-  if (options.compress_weights) {
-    std::map<std::string, int> reads;
-    for (const auto& n : g.nodes)
-      for (const auto& r : ir::node_reads(n)) reads[r]++;
-    for (auto it = g.initializers.begin(); it != g.initializers.end();) {
-      if (!reads.count(it->first) && !g.is_output(it->first))
-        it = g.initializers.erase(it);
-      else
-        ++it;
-    }
-  }
+  if (options.compress_weights) g.remove_unread_initializers();
   g.topological_sort();
   return out;
 }

@@ -194,21 +194,12 @@ RecoveredModel recover_scope(const ir::Model& model) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!removed.count(i)) kept.push_back(std::move(g.nodes[i]));
   g.nodes = std::move(kept);
-  // Scales, zero points and integer weights that nothing reads any more leave the file.
-  std::set<std::string> read;
-  for (const auto& n : g.nodes)
-    for (const auto& v : ir::node_reads(n)) read.insert(v);
-  for (auto it = g.initializers.begin(); it != g.initializers.end();) {
-    if (!read.count(it->first) && !g.is_output(it->first))
-      it = g.initializers.erase(it);
-    else
-      ++it;
-  }
+  g.remove_unread_initializers();  // scales, zero points and integer weights that nothing reads any more
   // Groups as placement makes them: the quantizers of one fused pattern's inputs (a conv's and its residual skip's)
   // go together, since the pattern runs as one INT8 op, and so do the quantizers around an agnostic op (MaxPool,
   // Reshape, Concat...) that share one scale and zero point.
-  scope->fused = match_fused_patterns(g);
-  HardwareConfig hw = builtin_hardware_config("CPU");
+  const HardwareConfig hw = builtin_hardware_config("CPU");
+  scope->fused = match_fused_patterns(g, hw);
   std::map<std::string, size_t> by_value;
   for (size_t q = 0; q < scope->quantizers.size(); ++q) by_value[scope->quantizers[q].value] = q;
   for (const auto& n : g.nodes) {
