@@ -177,30 +177,31 @@ class MinMaxQuantization : public Algorithm {
  public:
   explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
   // SmoothQuant and ActivationChannelAlignment: the FP32 model that is quantized (see default_quantization.h).
+  // The statistics settings of a graph transform run before quantization (SmoothQuant, channel alignment): this
+  // algorithm's, in batches of at least 32, leaving its ignored nodes alone.
+  template <typename Options>
+  Options transform_options(const Engine& engine) const {
+    Options o;
+    o.stat_subset_size = p_.calibration.stat_subset_size;
+    o.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
+    o.shuffle_data = p_.calibration.shuffle_data;
+    o.seed = p_.calibration.seed;
+    o.num_threads = engine.options().num_threads;
+    o.ignored_nodes = p_.placement.ignored.names;
+    return o;
+  }
+
   Model prepare(const Model& input, Engine& engine) const {
     Model model(input.ir_ptr());
     if (p_.smooth_quant_alpha >= 0) {
-      SmoothQuantOptions sq;
+      auto sq = transform_options<SmoothQuantOptions>(engine);
       sq.alpha = p_.smooth_quant_alpha;
-      sq.stat_subset_size = p_.calibration.stat_subset_size;
-      sq.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
-      sq.shuffle_data = p_.calibration.shuffle_data;
-      sq.seed = p_.calibration.seed;
-      sq.num_threads = engine.options().num_threads;
-      sq.ignored_nodes = p_.placement.ignored.names;
       model = smooth_quant(model, engine.dataset(), sq);
     }
     if (p_.is_default_quantization && p_.channel_alignment) {
       // POT's DefaultQuantization: ActivationChannelAlignment, then MinMaxQuantization, then the bias correction.
       // After SmoothQuant (NNCF's order: SmoothQuant, channel alignment, min-max, bias correction).
-      ChannelAlignmentOptions ca;
-      ca.stat_subset_size = p_.calibration.stat_subset_size;
-      ca.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
-      ca.shuffle_data = p_.calibration.shuffle_data;
-      ca.seed = p_.calibration.seed;
-      ca.num_threads = engine.options().num_threads;
-      ca.ignored_nodes = p_.placement.ignored.names;
-      model = align_activation_channels(model, engine.dataset(), ca);
+      model = align_activation_channels(model, engine.dataset(), transform_options<ChannelAlignmentOptions>(engine));
     }
     return model;
   }
