@@ -30,7 +30,10 @@ int inspect(const std::string& path, bool json) {
   if (const auto* scope = model.scope()) {
     quantizers = scope->quantizers.size();
     groups = scope->active_groups();
-    for (const auto& q : scope->quantizers) weights += q.is_weight, bits.insert(q.spec.bits);
+    for (const auto& q : scope->quantizers) {
+      weights += q.is_weight;
+      bits.insert(q.spec.bits);
+    }
   }
   if (json) {
     nlohmann::json j;
