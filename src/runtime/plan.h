@@ -37,7 +37,10 @@ class ExecutionPlan {
   int slot_of(const std::string& value) const;  // -1 if unknown
   const std::vector<std::string>& kernel_impls() const { return impls_; }
   // Per-step timing of every later run (off by default: two clock reads a step).
-  void enable_profile() { step_ns_.assign(steps_.size(), 0), step_runs_.assign(steps_.size(), 0); }
+  void enable_profile() {
+    step_ns_.assign(steps_.size(), 0);
+    step_runs_.assign(steps_.size(), 0);
+  }
   std::vector<NodeProfile> profile() const;
 
   // Steps with little work run on one thread (see run()): convolutions and matrix products under 64 x this many
