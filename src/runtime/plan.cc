@@ -213,6 +213,22 @@ std::atomic<int64_t> g_small_step_elements{small_step_elements_from_env()};
 void ExecutionPlan::set_small_step_elements(int64_t elements) { g_small_step_elements.store(elements); }
 int64_t ExecutionPlan::small_step_elements() { return g_small_step_elements.load(); }
 
+int64_t ExecutionPlan::estimated_macs(const ir::Node& node, const Tensor& a, const Tensor& b) {
+  if (a.rank() < 1 || b.rank() < 2) return -1;
+  const std::string& op = node.op_type;
+  if (op == "Conv" || op == "FusedConv" || op == "QConv") {
+    // Input pixels x weight elements: each output channel reads C_in / group input channels, which the weights'
+    // element count already holds, so a depthwise conv is not group times less work.
+    int64_t c_in = b.dim(1) * node.attr_int("group", 1);
+    return c_in > 0 ? a.numel() / c_in * b.numel() : -1;
+  }
+  if (op == "MatMul" || op == "Gemm" || op == "MatMulAdd" || op == "QMatMul") {
+    int64_t k = op == "Gemm" && node.attr_int("transA", 0) ? a.dim(0) : a.dim(a.rank() - 1);
+    return k > 0 ? a.numel() / k * b.numel() : -1;
+  }
+  return -1;
+}
+
 bool ExecutionPlan::is_small_step(const Step& step, const std::vector<Tensor>& slots) const {
   const int64_t limit = small_step_elements();
   if (limit <= 0) return false;
@@ -225,17 +241,10 @@ bool ExecutionPlan::is_small_step(const Step& step, const std::vector<Tensor>& s
   // large weights, e.g. a batch-1 classifier, is still little work). Limit x 64 multiply-adds is about 4 M, some
   // 40 microseconds on one AVX2 core.
   const ir::Node& node = graph_->nodes[step.node_index];
-  const Tensor *a = input(0), *b = input(1);
-  if (a && b && a->rank() >= 1 && b->rank() >= 2) {
-    const std::string& op = node.op_type;
-    int64_t macs = -1;
-    if (op == "Conv" || op == "FusedConv") {
-      int64_t c_in = b->dim(1) * node.attr_int("group", 1);  // activation elements per channel ~ output pixels
-      if (c_in > 0) macs = a->numel() / c_in * b->numel() / std::max<int64_t>(1, node.attr_int("group", 1));
-    } else if (op == "MatMul" || op == "Gemm" || op == "MatMulAdd") {
-      int64_t k = op == "Gemm" && node.attr_int("transA", 0) ? a->dim(0) : a->dim(a->rank() - 1);
-      if (k > 0) macs = a->numel() / k * b->numel();
-    }
+  const bool int8 = node.domain == "quac" && (node.op_type == "QConv" || node.op_type == "QMatMul");
+  const Tensor *a = input(0), *b = input(int8 ? 3 : 1);  // QConv / QMatMul: x, x scale, x zero point, weights, ...
+  if (a && b) {
+    int64_t macs = estimated_macs(node, *a, *b);
     if (macs >= 0) return macs < limit * 64;
   }
   int64_t elements = 0;

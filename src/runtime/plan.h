@@ -49,6 +49,9 @@ class ExecutionPlan {
   // shapes, A/B timing).
   static void set_small_step_elements(int64_t elements);
   static int64_t small_step_elements();
+  // Multiply-adds of a Conv/FusedConv/MatMul/Gemm/MatMulAdd node from its data input `a` and weights `b`, estimated
+  // from the shapes (input pixels for output pixels); -1 for other ops.
+  static int64_t estimated_macs(const ir::Node& node, const Tensor& a, const Tensor& b);
 
  private:
   struct Step {

@@ -52,5 +52,26 @@ TEST(SmallSteps, RunOnOneThread) {
   ExecutionPlan::set_small_step_elements(saved);
 }
 
+TEST(SmallSteps, MultiplyAddEstimate) {
+  ir::Node conv;
+  conv.op_type = "Conv";
+  Tensor x = Tensor::zeros(DataType::kFloat, {1, 96, 112, 112});
+  // A dense 3x3 conv 96 -> 96: 12544 pixels x 96 x 96 x 9.
+  EXPECT_EQ(ExecutionPlan::estimated_macs(conv, x, Tensor::zeros(DataType::kFloat, {96, 96, 3, 3})),
+            12544LL * 96 * 96 * 9);
+  // Depthwise: each output channel reads one input channel, so 12544 x 96 x 9 (not 96 times less: the weights'
+  // element count already holds the group division).
+  conv.set_attr(ir::make_int_attr("group", 96));
+  EXPECT_EQ(ExecutionPlan::estimated_macs(conv, x, Tensor::zeros(DataType::kFloat, {96, 1, 3, 3})), 12544LL * 96 * 9);
+  ir::Node mm;
+  mm.op_type = "MatMul";
+  EXPECT_EQ(ExecutionPlan::estimated_macs(mm, Tensor::zeros(DataType::kFloat, {4, 8, 16}),
+                                          Tensor::zeros(DataType::kFloat, {16, 32})),
+            4LL * 8 * 16 * 32);
+  ir::Node relu;
+  relu.op_type = "Relu";
+  EXPECT_EQ(ExecutionPlan::estimated_macs(relu, x, x), -1);
+}
+
 }  // namespace
 }  // namespace quac
