@@ -50,7 +50,17 @@ class ConvKernel : public Kernel {
     const Tensor* sum = has_sum_ ? &ctx.in(3) : nullptr;
     if (sum && (sum->dtype() != DataType::kFloat || sum->shape() != s.sum_shape))
       ctx.fail("the Sum input must have shape " + shape_str(s.sum_shape) + ", got " + shape_str(sum->shape()));
-    Tensor& out = ctx.allocate_output(0, DataType::kFloat, s.out_shape);
+    // A residual the primitive can read where it writes (same layout, no reorder of dst) and that nobody reads
+    // later becomes the output: the Sum post-op accumulates into it, with no copy of the residual first.
+    const bool in_place = sum && !s.sum_reorder && !s.dst_reorder && sum->shape() == s.out_shape &&
+                          sum->nbytes() == s.dst_bytes && ctx.input_reusable(3);
+    void* out_data;
+    if (in_place) {
+      ctx.set_output(0, *sum);
+      out_data = const_cast<void*>(sum->raw_data());
+    } else {
+      out_data = ctx.allocate_output(0, DataType::kFloat, s.out_shape).raw_data();
+    }
 
     // The memories and the argument map were made once in prepare(); a run only points them at this run's data.
     s.src_user.set_data_handle(const_cast<void*>(x.raw_data()));
@@ -60,8 +70,8 @@ class ConvKernel : public Kernel {
       if (s.w_reorder) s.w_reorder.execute(strm, s.w_user, s.weights);
     }
     if (b) s.bias.set_data_handle(const_cast<void*>(b->raw_data()));
-    s.dst_user.set_data_handle(out.raw_data());
-    if (sum) {
+    s.dst_user.set_data_handle(out_data);
+    if (sum && !in_place) {
       if (s.sum_reorder) {
         s.sum_user.set_data_handle(const_cast<void*>(sum->raw_data()));
         s.sum_reorder.execute(strm, s.sum_user, s.dst);

@@ -328,11 +328,17 @@ class QConvKernel : public Kernel {
     Shape out_shape = nhwc_out_      ? Shape{n, s.y_shape[2], s.y_shape[3], m}
                       : blocked_out_ ? blocked_shape(n, m, s.y_shape[2], s.y_shape[3])
                                      : s.y_shape;
-    Tensor& out = ctx.allocate_output(0, y_q_.type, out_shape);
     bool direct = int8_ && nhwc_out_;
+    // An 8-bit channels-last residual of the output's type that nobody reads later becomes the output: the sum
+    // post-op accumulates into it, with no copy first.
+    const Tensor* residual = has_sum_ ? &ctx.in(8) : nullptr;
+    const bool in_place = residual && direct && nhwc_sum_ && s.dst_dt != dt::f32 && residual->dtype() == y_q_.type &&
+                          residual->shape() == out_shape && ctx.input_reusable(8);
+    Tensor out = in_place ? *residual : ctx.allocate_output(0, y_q_.type, out_shape);  // shares the slot's storage
+    if (in_place) ctx.set_output(0, out);
     void* dst_ptr = direct ? out.raw_data() : dst_buf_.get(s.pd.dst_desc().get_size());
     s.dst.set_data_handle(dst_ptr);
-    if (has_sum_) {
+    if (has_sum_ && !in_place) {
       const Tensor& sum = ctx.in(8);
       Shape ss = nhwc_sum_ ? Shape{sum.dim(0), sum.dim(3), sum.dim(1), sum.dim(2)} : sum.shape();
       if (sum.rank() != 4 || ss != s.y_shape || sum.dtype() != sum_q_.type)

@@ -63,6 +63,13 @@ class KernelContext {
   // Hands over an existing tensor as output (e.g. a reshaped view of an input: kernels never write into inputs).
   virtual void set_output(size_t index, Tensor tensor) = 0;
   virtual int num_threads() const = 0;
+  // True when the kernel may write into input `index` and hand it over as an output (set_output): this node is the
+  // value's last reader, reads it through no other input, and no other tensor (a view, the caller's copy of a graph
+  // input, an initializer) shares its storage. A residual Sum post-op then accumulates in place instead of copying.
+  virtual bool input_reusable(size_t index) const {
+    (void)index;
+    return false;
+  }
   // Value of a name visible at this node (for subgraph bodies reading outer-scope values); nullptr if unknown.
   virtual const Tensor* lookup(const std::string& value) const = 0;
 

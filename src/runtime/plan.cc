@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -35,6 +36,15 @@ class StepContext : public KernelContext {
   }
   void set_output(size_t i, Tensor tensor) override { output_slot(i) = std::move(tensor); }
   int num_threads() const override { return plan_.options_.num_threads; }
+  bool input_reusable(size_t i) const override {
+    if (i >= step_.inputs.size() || step_.inputs[i] < 0) return false;
+    const int s = step_.inputs[i];
+    if (std::find(step_.release.begin(), step_.release.end(), s) == step_.release.end()) return false;
+    for (size_t k = 0; k < step_.inputs.size(); ++k)
+      if (k != i && step_.inputs[k] == s) return false;
+    const Tensor& t = slots_[static_cast<size_t>(s)];
+    return t.defined() && t.storage() && t.storage().use_count() == 1;
+  }
   const Tensor* lookup(const std::string& value) const override {
     int s = plan_.slot_of(value);
     if (s >= 0 && slots_[static_cast<size_t>(s)].defined()) return &slots_[static_cast<size_t>(s)];

@@ -33,7 +33,7 @@ check "inspect shows dynamic dim" grep -q "\[N,3\]" "$work/inspect.txt"
 "$QUAC" inspect "$work/id.onnx" --json | $PY -c 'import json,sys; j=json.load(sys.stdin); assert j["op_counts"]["Identity"]==1'
 check "inspect --json" test $? -eq 0
 "$QUAC" benchmark "$work/id.onnx" --shape x=2x3 -n 3 -w 1 --profile --json |
-  $PY -c 'import json,sys; p=json.load(sys.stdin)["profile"]; assert {"by_op","slowest_nodes","total_ms_per_run"} <= p.keys(), p'
+  $PY -c 'import json,sys; p=json.load(sys.stdin)["profile"]; assert {"by_op","slowest_nodes","total_ms_per_run","nodes"} <= p.keys(), p; assert all({"node","op","kernel","ms_per_run"} <= n.keys() for n in p["nodes"]), p'
 check "benchmark --profile --json" test $? -eq 0
 
 mkdir "$work/out"

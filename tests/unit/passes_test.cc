@@ -94,6 +94,44 @@ TEST(Passes, OptimisedSessionMatchesUnoptimisedReference) {
   }
 }
 
+// A fused residual Sum accumulates in place into the skip tensor only when nothing else still needs it: a skip that
+// is also a graph output or is read by a later node keeps its value, and so does the caller's input.
+TEST(Passes, ResidualSumInPlaceLeavesLiveValuesAlone) {
+  std::mt19937 rng(17);
+  testing::ModelBuilder m(13);
+  m.input("x", DataType::kFloat, {1, 8, 6, 6});
+  m.initializer("w0", random_tensor({8, 8, 1, 1}, rng)).initializer("w1", random_tensor({8, 8, 3, 3}, rng));
+  m.initializer("w2", random_tensor({8, 8, 1, 1}, rng)).initializer("w3", random_tensor({8, 8, 1, 1}, rng));
+  m.initializer("w4", random_tensor({8, 8, 1, 1}, rng)).initializer("w5", random_tensor({8, 8, 1, 1}, rng));
+  m.initializer("w6", random_tensor({8, 8, 1, 1}, rng));
+  m.node("Conv", {"x", "w0"}, {"skip"});
+  m.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})});
+  m.node("Add", {"c1", "skip"}, {"a1"});  // skip: a graph output and read again below
+  m.node("Conv", {"a1", "w4"}, {"b"});
+  m.node("Conv", {"b", "w2"}, {"c2"});
+  m.node("Add", {"c2", "a1"}, {"a2"});  // a1 (blocked) is read again below: not reused
+  m.node("Conv", {"a2", "w3"}, {"c3"});
+  m.node("Conv", {"a1", "w5"}, {"d"});
+  m.node("Add", {"c3", "d"}, {"e"});  // d: this is its last reader, so it is reused
+  m.node("Conv", {"e", "w6"}, {"a3"});
+  m.node("Relu", {"skip"}, {"s2"});
+  m.output("a3", DataType::kFloat).output("skip", DataType::kFloat).output("s2", DataType::kFloat);
+  Model model = m.build();
+  SessionOptions ref;
+  ref.reference_kernels_only = true;
+  ref.optimization_level = 0;
+  Session expected_session(model, ref), fast(model, SessionOptions{});
+  for (int run = 0; run < 3; ++run) {  // buffers come back from the pool between runs
+    std::vector<Tensor> feeds = {random_tensor({1, 8, 6, 6}, rng)};
+    Tensor x_copy = feeds[0].clone();
+    auto expected = expected_session.run(feeds);
+    auto got = fast.run(feeds);
+    ASSERT_EQ(got.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_LE(rel_l2(got[i], expected[i]), 1e-5) << "output " << i << " run " << run;
+    EXPECT_EQ(rel_l2(feeds[0], x_copy), 0.0) << "the input was written";
+  }
+}
+
 // HardSwish as exporters write it before opset 14 (x * HardSigmoid(x, 1/6, 1/2)) and Swish (x * Sigmoid(x)) after a
 // Conv become post-ops; a HardSigmoid with other constants is left alone.
 TEST(Passes, GatedActivationsAfterConvAreFused) {

@@ -28,7 +28,7 @@ struct BenchArgs {
 };
 
 // Time per run of each node over the timed runs (the profile after them minus the one after warm-up), by op type
-// (with the kernels that ran it) and the slowest nodes.
+// (with the kernels that ran it), the slowest nodes, and every node in the order they ran.
 nlohmann::json profile_of(const std::vector<NodeProfile>& before, const std::vector<NodeProfile>& after, int runs) {
   struct Op {
     double ms = 0;
@@ -47,7 +47,12 @@ nlohmann::json profile_of(const std::vector<NodeProfile>& before, const std::vec
     slowest.push_back({ms, i});
     total += ms;
   }
-  nlohmann::json ops = nlohmann::json::array(), nodes = nlohmann::json::array();
+  nlohmann::json ops = nlohmann::json::array(), nodes = nlohmann::json::array(), all = nlohmann::json::array();
+  for (size_t i = 0; i < after.size(); ++i)
+    all.push_back({{"node", after[i].node},
+                   {"op", after[i].op_type},
+                   {"kernel", after[i].impl},
+                   {"ms_per_run", slowest[i].first}});
   std::vector<std::pair<double, std::string>> order;
   for (const auto& [name, op] : by_op) order.push_back({op.ms, name});
   std::sort(order.rbegin(), order.rend());
@@ -64,7 +69,7 @@ nlohmann::json profile_of(const std::vector<NodeProfile>& before, const std::vec
     const NodeProfile& n = after[slowest[k].second];
     nodes.push_back({{"node", n.node}, {"op", n.op_type}, {"kernel", n.impl}, {"ms_per_run", slowest[k].first}});
   }
-  return {{"total_ms_per_run", total}, {"by_op", ops}, {"slowest_nodes", nodes}};
+  return {{"total_ms_per_run", total}, {"by_op", ops}, {"slowest_nodes", nodes}, {"nodes", all}};
 }
 
 void print_profile(const nlohmann::json& p) {
@@ -176,7 +181,8 @@ void add_benchmark_command(CLI::App& app, CommandFn& fn) {
   cmd->add_flag("-v,--verbose", args->verbose, "Report graph passes and kernel choices on stderr");
   cmd->add_flag("--profile", args->profile,
                 "Time every node over the timed runs: milliseconds a run by op type (with the kernels that ran it) "
-                "and the slowest nodes (with --json: a \"profile\" object); the timed runs pay two clock reads a node");
+                "and the slowest nodes (with --json: a \"profile\" object that also lists every node in the order they "
+                "ran); the timed runs pay two clock reads a node");
   cmd->callback([&fn, args] { fn = [args] { return benchmark(*args); }; });
 }
 
