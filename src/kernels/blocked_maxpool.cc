@@ -41,51 +41,43 @@ class BlockedMaxPoolKernel : public Kernel {
       const int64_t plane = row / oh, oy = row % oh, b = plane % cb;
       const float* xp = xd + plane * h * w * kChannelBlock;
       float* yp = yd + row * ow * kChannelBlock;
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        float* dst = yp + ox * kChannelBlock;
-        max_window(xp, oy * sh - ph, ox * sw - pw, h, w, kh, kw, dh, dw, dst);
-        if (b == cb - 1)  // the layout's padded channels stay zero even for a window entirely in the padding
-          for (int64_t c8 = valid_last; c8 < kChannelBlock; ++c8) dst[c8] = 0.f;
-      }
+      max_row(xp, oy * sh - ph, h, w, ow, kh, kw, sh, sw, dh, dw, pw, yp);
+      if (b == cb - 1)  // the layout's padded channels stay zero even for a window entirely in the padding
+        for (int64_t ox = 0; ox < ow; ++ox)
+          for (int64_t c8 = valid_last; c8 < kChannelBlock; ++c8) yp[ox * kChannelBlock + c8] = 0.f;
     }
   }
 
  private:
-  // The maximum over one window (top-left corner y0, x0, may lie in the padding) of 8 channels, as the reference
-  // computes it: a NaN input leaves the running maximum unchanged, an empty window gives -inf.
-  static void max_window(const float* xp, int64_t y0, int64_t x0, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                         int64_t dh, int64_t dw, float* dst) {
+  // One output row of 8 channels, as the reference computes it: a NaN input leaves the running maximum unchanged, an
+  // empty window gives -inf. Tap by tap over the whole row (the output columns whose tap falls inside the image are
+  // one contiguous range), so the inner loop has no bounds checks.
+  static void max_row(const float* xp, int64_t y0, int64_t h, int64_t w, int64_t ow, int64_t kh, int64_t kw, int64_t sh,
+                      int64_t sw, int64_t dh, int64_t dw, int64_t pw, float* yp) {
+    (void)sh;
+    std::fill(yp, yp + ow * kChannelBlock, -std::numeric_limits<float>::infinity());
+    for (int64_t i = 0; i < kh; ++i) {
+      const int64_t iy = y0 + i * dh;
+      if (iy < 0 || iy >= h) continue;
+      const float* xr = xp + iy * w * kChannelBlock;
+      for (int64_t j = 0; j < kw; ++j) {
+        // Columns ox with 0 <= ox * sw - pw + j * dw < w.
+        const int64_t off = j * dw - pw;
+        const int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        const int64_t hi = std::min(ow, w - off <= 0 ? 0 : (w - off - 1) / sw + 1);
+        for (int64_t ox = lo; ox < hi; ++ox) {
+          const float* p = xr + (ox * sw + off) * kChannelBlock;
+          float* dst = yp + ox * kChannelBlock;
 #if defined(__SSE2__)
-    __m128 lo = _mm_set1_ps(-std::numeric_limits<float>::infinity()), hi = lo;
-    for (int64_t i = 0; i < kh; ++i) {
-      const int64_t iy = y0 + i * dh;
-      if (iy < 0 || iy >= h) continue;
-      for (int64_t j = 0; j < kw; ++j) {
-        const int64_t ix = x0 + j * dw;
-        if (ix < 0 || ix >= w) continue;
-        const float* p = xp + (iy * w + ix) * kChannelBlock;
-        // maxps(a, b) returns b when either is NaN: with the running maximum second, a NaN input is skipped.
-        lo = _mm_max_ps(_mm_loadu_ps(p), lo);
-        hi = _mm_max_ps(_mm_loadu_ps(p + 4), hi);
-      }
-    }
-    _mm_storeu_ps(dst, lo);
-    _mm_storeu_ps(dst + 4, hi);
+          // maxps(a, b) returns b when either is NaN: with the running maximum second, a NaN input is skipped.
+          _mm_storeu_ps(dst, _mm_max_ps(_mm_loadu_ps(p), _mm_loadu_ps(dst)));
+          _mm_storeu_ps(dst + 4, _mm_max_ps(_mm_loadu_ps(p + 4), _mm_loadu_ps(dst + 4)));
 #else
-    float m[kChannelBlock];
-    for (float& v : m) v = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < kh; ++i) {
-      const int64_t iy = y0 + i * dh;
-      if (iy < 0 || iy >= h) continue;
-      for (int64_t j = 0; j < kw; ++j) {
-        const int64_t ix = x0 + j * dw;
-        if (ix < 0 || ix >= w) continue;
-        const float* p = xp + (iy * w + ix) * kChannelBlock;
-        for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) m[c8] = m[c8] < p[c8] ? p[c8] : m[c8];
+          for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) dst[c8] = dst[c8] < p[c8] ? p[c8] : dst[c8];
+#endif
+        }
       }
     }
-    for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) dst[c8] = m[c8];
-#endif
   }
 
   const ir::Node& node_;

@@ -721,17 +721,36 @@ class QPoolKernel : public Kernel {
     if (!max_) {
       Tensor& out = ctx.allocate_output(0, y_q_.type, nhwc_out_ ? Shape{n, 1, 1, c} : Shape{n, c, 1, 1});
       std::vector<float> avg(static_cast<size_t>(n * c));
-      bool u8 = x.dtype() == DataType::kUInt8;
-      parallel_for(n * c, ctx.num_threads(), [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
-          int64_t i = r / c, ch = r % c, acc = 0;
-          for (int64_t p = 0; p < hw; ++p) {
-            int64_t idx = nhwc_in_ ? (i * hw + p) * c + ch : r * hw + p;
-            acc += u8 ? x.data<uint8_t>()[idx] : x.data<int8_t>()[idx];
+      auto mean = [&](const auto* data) {
+        // Channels-last: each thread sums a block of channels over the pixels, reading rows contiguously;
+        // channels-first: one contiguous run a channel.
+        constexpr int64_t kBlock = 64;
+        const int64_t blocks = (c + kBlock - 1) / kBlock;
+        parallel_for(n * (nhwc_in_ ? blocks : c), ctx.num_threads(), [&](int64_t b, int64_t e) {
+          int64_t acc[kBlock];
+          for (int64_t r = b; r < e; ++r) {
+            if (nhwc_in_) {
+              const int64_t i = r / blocks, c0 = r % blocks * kBlock, width = std::min(kBlock, c - c0);
+              std::fill(acc, acc + width, int64_t{0});
+              for (int64_t p = 0; p < hw; ++p) {
+                const auto* row = data + (i * hw + p) * c + c0;
+                for (int64_t k = 0; k < width; ++k) acc[k] += row[k];
+              }
+              for (int64_t k = 0; k < width; ++k)
+                avg[i * c + c0 + k] =
+                    static_cast<float>((static_cast<double>(acc[k]) / static_cast<double>(hw) - x_q_.zp) * x_q_.scale);
+            } else {
+              int64_t sum = 0;
+              for (int64_t p = 0; p < hw; ++p) sum += data[r * hw + p];
+              avg[r] = static_cast<float>((static_cast<double>(sum) / static_cast<double>(hw) - x_q_.zp) * x_q_.scale);
+            }
           }
-          avg[r] = static_cast<float>((static_cast<double>(acc) / static_cast<double>(hw) - x_q_.zp) * x_q_.scale);
-        }
-      });
+        });
+      };
+      if (x.dtype() == DataType::kUInt8)
+        mean(x.data<uint8_t>());
+      else
+        mean(x.data<int8_t>());
       store_output(avg.data(), false, out, false, y_q_, n, c, 1, 1);
       return;
     }
