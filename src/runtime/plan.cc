@@ -247,15 +247,16 @@ bool ExecutionPlan::is_small_step(const Step& step, const std::vector<Tensor>& s
     const Tensor& t = slots[static_cast<size_t>(step.inputs[i])];
     return t.defined() ? &t : nullptr;
   };
-  // Convolutions and matrix products: multiply-adds, estimated from the input and the weights (a small input against
-  // large weights, e.g. a batch-1 classifier, is still little work). Limit x 64 multiply-adds is about 4 M, some
-  // 40 microseconds on one AVX2 core.
+  // Convolutions and matrix products: multiply-adds, estimated from the input and the weights. Limit x 64
+  // multiply-adds is about 4 M, some 40 microseconds on one AVX2 core.
   const ir::Node& node = graph_->nodes[step.node_index];
   const bool int8 = node.domain == "quac" && (node.op_type == "QConv" || node.op_type == "QMatMul");
   const Tensor *a = input(0), *b = input(int8 ? 3 : 1);  // QConv / QMatMul: x, x scale, x zero point, weights, ...
   if (a && b) {
     int64_t macs = estimated_macs(node, *a, *b);
-    if (macs >= 0) return macs < limit * 64;
+    // Weights of a megabyte or more (a classifier's Gemm at batch 1) are streamed from memory: two cores read them
+    // faster than one, whatever the multiply-add count.
+    if (macs >= 0) return macs < limit * 64 && b->nbytes() < static_cast<size_t>(limit) * 16;
   }
   int64_t elements = 0;
   for (size_t i = 0; i < step.inputs.size(); ++i)

@@ -44,7 +44,8 @@ class ExecutionPlan {
   std::vector<NodeProfile> profile() const;
 
   // Steps with little work run on one thread (see run()): convolutions and matrix products under 64 x this many
-  // multiply-adds (estimated from the shapes), other ops whose inputs hold fewer elements than this. Default 65536,
+  // multiply-adds (estimated from the shapes) whose weights hold under 16 x this many bytes, other ops whose inputs
+  // hold fewer elements than this. Default 65536,
   // or the environment variable QUAC_SMALL_STEP_ELEMENTS; 0 turns the rule off (tests of parallel kernels on small
   // shapes, A/B timing).
   static void set_small_step_elements(int64_t elements);
