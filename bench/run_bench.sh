@@ -4,7 +4,8 @@
 #   env: QUAC (default build/release/tools/quac/quac), THREADS (default "1 2"),
 #        ITERATIONS_BIG (default 50, torchvision models), ITERATIONS_SMALL (default 200, test fixtures),
 #        WARMUP (ORT warmup runs, default 5), ROUNDS (default 1: with R > 1 every pair is timed R times, interleaved
-#        round by round, and the table shows the median of the R medians, which a busy machine disturbs less)
+#        round by round, and the table shows the median of the R medians, each engine's best round and the rounds
+#        each won, which a busy machine disturbs less than one round)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,26 +57,6 @@ for round in $(seq "$ROUNDS"); do
     done
   done
 done
-
-if ((ROUNDS > 1)); then
-  # One record per model, threads and engine: the round whose median is the median of the rounds' medians.
-  node -e '
-    const fs = require("fs");
-    const groups = new Map();
-    for (const line of fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean)) {
-      const f = line.split("\t");
-      const key = f.slice(0, 3).join("\t");
-      if (!groups.has(key)) groups.set(key, []);
-      groups.get(key).push(f.slice(3).join("\t"));
-    }
-    const out = [];
-    for (const [key, recs] of groups) {
-      const ok = recs.filter((r) => r.startsWith("{")).sort((a, b) => JSON.parse(a).median_ms - JSON.parse(b).median_ms);
-      out.push(`${key}\t${ok.length === recs.length ? ok[(ok.length - 1) >> 1] : "error"}`);
-    }
-    fs.writeFileSync(process.argv[1], out.join("\n") + "\n");
-  ' "$records"
-fi
 
 cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
 ort_version=$(node -p "require('./bench/ort/node_modules/onnxruntime-node/package.json').version")

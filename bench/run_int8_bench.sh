@@ -5,7 +5,8 @@
 #   env: QUAC (default build/release/tools/quac/quac), THREADS (default "1 2"), ITERATIONS (default 50),
 #        WARMUP (ORT warmup runs, default 5), CONFIG (default bench/int8_config.json: DefaultQuantization with
 #        7-bit weights, which oneDNN's INT8 kernels compute exactly on CPUs without VNNI; see
-#        src/kernels/onednn_int8.cc), MODELS (default "resnet18 resnet50 mobilenetv2")
+#        src/kernels/onednn_int8.cc), MODELS (default "resnet18 resnet50 mobilenetv2"), ROUNDS (default 1: every
+#        triple is timed R times, round by round; see bench/lib/rounds.js for how the rounds are summarised)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,6 +16,7 @@ ITERATIONS="${ITERATIONS:-50}"
 WARMUP="${WARMUP:-5}"
 CONFIG="${CONFIG:-bench/int8_config.json}"
 MODELS="${MODELS:-resnet18 resnet50 mobilenetv2}"
+ROUNDS="${ROUNDS:-1}"
 records=bench/out/int8_records.tsv
 status=0
 
@@ -37,6 +39,8 @@ source bench/lib/records.sh  # run NAME THREADS ENGINE COMMAND...
 
 : >"$records"
 order=0
+for round in $(seq "$ROUNDS"); do
+((ROUNDS == 1)) || echo "round $round of $ROUNDS" >&2
 for name in $MODELS; do
   fp32=bench/models/$name.onnx int8=bench/models/${name}_int8.onnx
   for t in $THREADS; do
@@ -56,10 +60,11 @@ for name in $MODELS; do
     order=$((order + 1))
   done
 done
+done
 
 cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
 ort_version=$(node -p "require('./bench/ort/node_modules/onnxruntime-node/package.json').version")
-command="QUAC=$QUAC THREADS=\"$THREADS\" ITERATIONS=$ITERATIONS WARMUP=$WARMUP CONFIG=$CONFIG bench/run_int8_bench.sh"
+command="QUAC=$QUAC THREADS=\"$THREADS\" ITERATIONS=$ITERATIONS WARMUP=$WARMUP CONFIG=$CONFIG ROUNDS=$ROUNDS bench/run_int8_bench.sh"
 info="Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $cpu ($(nproc) CPUs), onnxruntime-node $ort_version, with \`$command\`; INT8 files from \`quac quantize bench/models/M.onnx --data random --config $CONFIG -o bench/models/M_int8.onnx\`."
 node bench/write_int8_results.js "$records" bench/RESULTS.md "$info"
 exit "$status"

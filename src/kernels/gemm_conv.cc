@@ -112,10 +112,13 @@ class GemmConvKernel : public Kernel {
                                          acc_ + ch.begin, &gm) != dnnl_success) {
 #pragma omp atomic write
         failed = 1;
+        continue;
       }
+      // The same thread finishes its channel blocks (chunks hold whole blocks) while its results are in cache.
+      epilogue(b ? b->data<float>() : nullptr, sum ? sum->data<float>() : nullptr, out.data<float>(),
+               ch.begin / kChannelBlock, (ch.begin + ch.size + kChannelBlock - 1) / kChannelBlock);
     }
     if (failed) ctx.fail("oneDNN sgemm failed");
-    epilogue(b ? b->data<float>() : nullptr, sum ? sum->data<float>() : nullptr, out.data<float>());
     g_runs.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -216,15 +219,15 @@ class GemmConvKernel : public Kernel {
 
   // acc[row][o] + bias, post-ops in order, into the plain [n, m, oh, ow] or blocked [n, mb, oh, ow, 8] output; the
   // blocked layout's padded channels are written as zeros.
-  void epilogue(const float* bias, const float* sum, float* out) const {
+  // Channel blocks [ob_begin, ob_end) of every image.
+  void epilogue(const float* bias, const float* sum, float* out, int64_t ob_begin, int64_t ob_end) const {
     const int64_t n = x_shape_[0], m = w_.dim(0), pix = oh_ * ow_;
     const int64_t mb = (m + kChannelBlock - 1) / kChannelBlock;
     const float* acc = acc_;
     const bool blocked_out = blocked_out_, blocked_sum = blocked_sum_;
     const std::vector<GemmPostOp>& post = post_ops_;
-#pragma omp parallel for collapse(2) schedule(static)
     for (int64_t img = 0; img < n; ++img)
-      for (int64_t ob = 0; ob < mb; ++ob) {
+      for (int64_t ob = ob_begin; ob < std::min(ob_end, mb); ++ob) {
         // The channels of this block that exist (the last block may be partial) and their bias; the padded ones
         // compute on zeros and are written as zeros.
         const int64_t o0 = ob * kChannelBlock, valid = std::min(kChannelBlock, m - o0);
