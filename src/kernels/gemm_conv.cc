@@ -69,6 +69,10 @@ class GemmConvKernel : public Kernel {
     for (const auto& p : post_ops_) has_sum_ |= p.kind == Post::kSum;
   }
 
+  const char* last_variant() const override {
+    return x_shape_.empty() ? nullptr : use_gemm_ ? "onednn-gemm" : "onednn";
+  }
+
   void run(KernelContext& ctx) override {
     std::unique_lock<std::mutex> lock(mutex_);
     const Tensor& x = ctx.in(0);

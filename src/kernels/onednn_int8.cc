@@ -270,6 +270,8 @@ struct ZeroPoints {
 
 class QConvKernel : public Kernel {
  public:
+  // Whether the layer runs in INT8 or, exactly, in float (8-bit weights without VNNI; see int8_exact).
+  const char* last_variant() const override { return int8_ ? "onednn-int8" : "onednn-float"; }
   explicit QConvKernel(const KernelInfo& info, std::vector<PostOp> post_ops)
       : node_(info.node), post_ops_(std::move(post_ops)) {
     x_q_ = quantizer_at(info, 1);
@@ -544,6 +546,8 @@ std::unique_ptr<Kernel> make_qconv(const KernelInfo& info, std::string* why) {
 
 class QMatMulKernel : public Kernel {
  public:
+  // Whether the layer runs in INT8 or, exactly, in float (8-bit weights without VNNI; see int8_exact).
+  const char* last_variant() const override { return int8_ ? "onednn-int8" : "onednn-float"; }
   QMatMulKernel(const KernelInfo& info, std::vector<PostOp> post_ops) : post_ops_(std::move(post_ops)) {
     const ir::Node& node = info.node;
     x_q_ = quantizer_at(info, 1);

@@ -45,6 +45,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual void run(KernelContext& ctx) = 0;
+  // The implementation the last run used, when a kernel chooses among several per input shape (e.g. the gemm
+  // convolution handing other shapes to oneDNN's direct one); nullptr: the registered name says it.
+  virtual const char* last_variant() const { return nullptr; }
 };
 
 // The view a kernel has of one node's execution.

@@ -342,7 +342,8 @@ std::vector<NodeProfile> ExecutionPlan::profile() const {
   std::vector<NodeProfile> out;
   for (size_t k = 0; k < step_ns_.size(); ++k) {
     const ir::Node& n = graph_->nodes[steps_[k].node_index];
-    out.push_back({n.name, n.domain.empty() ? n.op_type : n.domain + "." + n.op_type, impls_[k],
+    const char* variant = steps_[k].kernel->last_variant();
+    out.push_back({n.name, n.domain.empty() ? n.op_type : n.domain + "." + n.op_type, variant ? variant : impls_[k],
                    static_cast<double>(step_ns_[k]) * 1e-6, step_runs_[k]});
   }
   return out;
