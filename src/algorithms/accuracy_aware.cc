@@ -278,7 +278,15 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
   search::ModelEvaluatorOptions eo{.batch_size = engine.options().batch_size,
                                    .num_threads = engine.options().num_threads,
                                    .restore_mode = gna ? "int16_weights" : p.restore_mode};
-  auto evaluator = std::make_unique<search::ModelSearchEvaluator>(reference, quantized, data, *engine.metric(), eo);
+  // Full BiasCorrection's corrections depend on which layers are quantized: each variant gets its own (not GNA's,
+  // whose raised layers take the INT16 model's corrections).
+  auto with_corrections = [&](const nlohmann::json& params) {
+    search::ModelEvaluatorOptions o = eo;
+    if (!gna) o.requantize = bias_correction_for_variants(p.base_algorithm, params, calib_engine, "base_algorithm");
+    return o;
+  };
+  auto evaluator = std::make_unique<search::ModelSearchEvaluator>(reference, quantized, data, *engine.metric(),
+                                                                  with_corrections(base_params));
   std::vector<std::unique_ptr<search::ModelSearchEvaluator>> retired;  // their inferences count too
   search::SearchOptions so = p.search;
   so.log = options.log;
@@ -307,7 +315,8 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
       if (mixed.contains("activations") && mixed["activations"].contains("mode")) mixed["activations"].erase("mode");
       log("convert_to_mixed_preset: quantizing with the mixed preset (asymmetric activations)");
       Model q_mixed = make_base_algorithm(p.base_algorithm, mixed, "base_algorithm")->run(fp32, calib_engine);
-      auto ev_mixed = std::make_unique<search::ModelSearchEvaluator>(reference, q_mixed, data, *engine.metric(), eo);
+      auto ev_mixed = std::make_unique<search::ModelSearchEvaluator>(reference, q_mixed, data, *engine.metric(),
+                                                                     with_corrections(mixed));
       ev_mixed->share_reference(*evaluator);
       search::SearchResult s1 = search::run_search(*ev_mixed, probe);
       double perf = worst_excess(s0, s0.quantized_metrics), mix = worst_excess(s0, s1.quantized_metrics);
@@ -335,7 +344,8 @@ AccuracyAwareResult run_accuracy_aware(const Model& model, Engine& engine, const
       if (t.params != base_params) {
         base_params = t.params;
         Model q_tuned = make_base_algorithm(p.base_algorithm, base_params, "base_algorithm")->run(fp32, calib_engine);
-        auto ev_tuned = std::make_unique<search::ModelSearchEvaluator>(reference, q_tuned, data, *engine.metric(), eo);
+        auto ev_tuned = std::make_unique<search::ModelSearchEvaluator>(reference, q_tuned, data, *engine.metric(),
+                                                                       with_corrections(base_params));
         ev_tuned->share_reference(*evaluator);
         retired.push_back(std::move(evaluator));
         evaluator = std::move(ev_tuned);

@@ -223,14 +223,21 @@ class MinMaxQuantization : public Algorithm {
     if (!p_.is_default_quantization) return quantized;
     // DefaultQuantization as POT sequences it: MinMaxQuantization, then FastBiasCorrection (use_fast_bias) or
     // BiasCorrection on the same calibration subset.
+    if (p_.use_fast_bias) return fast_bias_correction(quantized, engine.dataset(), bias_options(engine));
+    return bias_correction(quantized, engine.dataset(), bias_options(engine));
+  }
+
+  bool full_bias_correction() const { return p_.is_default_quantization && !p_.use_fast_bias; }
+
+  // The bias correction's options: the calibration subset, in batches of at least 32.
+  BiasCorrectionOptions bias_options(const Engine& engine) const {
     BiasCorrectionOptions bc;
-    bc.stat_subset_size = calibration.stat_subset_size;
-    bc.stat_batch_size = std::max<size_t>(calibration.stat_batch_size, 32);
-    bc.shuffle_data = calibration.shuffle_data;
-    bc.seed = calibration.seed;
-    bc.num_threads = calibration.num_threads;
-    if (p_.use_fast_bias) return fast_bias_correction(quantized, engine.dataset(), bc);
-    return bias_correction(quantized, engine.dataset(), bc);
+    bc.stat_subset_size = p_.calibration.stat_subset_size;
+    bc.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
+    bc.shuffle_data = p_.calibration.shuffle_data;
+    bc.seed = p_.calibration.seed;
+    bc.num_threads = engine.options().num_threads;
+    return bc;
   }
 
  private:
@@ -254,6 +261,19 @@ Model prepare_fp32_model(const std::string& algorithm, const nlohmann::json& par
   MinMaxQuantization algo(read_params(reader, algorithm == "DefaultQuantization"));
   reader.finish();
   return algo.prepare(model, engine);
+}
+
+std::function<Model(const Model&)> bias_correction_for_variants(const std::string& algorithm,
+                                                                const nlohmann::json& params, Engine& engine,
+                                                                const std::string& path) {
+  if (algorithm != "DefaultQuantization") return {};
+  config::ParamReader reader(params, path);
+  auto algo = std::make_shared<MinMaxQuantization>(read_params(reader, true));
+  reader.finish();
+  if (!algo->full_bias_correction()) return {};
+  return [algo, &engine](const Model& variant) {
+    return bias_correction(variant, engine.dataset(), algo->bias_options(engine));
+  };
 }
 
 }  // namespace quac::algorithms

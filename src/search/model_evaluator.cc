@@ -76,10 +76,16 @@ size_t ModelSearchEvaluator::group_layers(size_t group) const {
   return group < groups.size() ? std::max<size_t>(1, groups[group].nodes.size()) : 1;
 }
 
-Model ModelSearchEvaluator::variant(const std::set<size_t>& removed) const {
+Model ModelSearchEvaluator::variant(const std::set<size_t>& removed, bool refresh) const {
   if (removed.empty()) return quantized_;
   auto scope =
       std::make_shared<quant::QuantizationScope>(scope_without(*quantized_.scope(), removed, options_.restore_mode));
+  if (refresh && options_.requantize) {
+    auto it = refreshed_.find(removed);
+    if (it == refreshed_.end())
+      it = refreshed_.emplace(removed, options_.requantize(Model(reference_.ir_ptr()).with_scope(scope))).first;
+    return it->second;
+  }
   if (quantized_.ir_ptr() == reference_.ir_ptr() || options_.restore_mode == "only_activations")
     return quantized_.with_scope(scope);
   // The base algorithm changed the FP32 graph (bias correction rewrites biases in place): a reverted layer gets its
@@ -127,7 +133,8 @@ EvalResult ModelSearchEvaluator::evaluate(const EvalRequest& request) {
 }
 
 EvalResult ModelSearchEvaluator::run(const EvalRequest& request) {
-  Model model = request.reference ? reference_ : variant(request.removed);
+  const bool whole_set = request.indices.empty() || request.indices.size() == data_->size();
+  Model model = request.reference ? reference_ : variant(request.removed, whole_set);
   Session session(model, {.num_threads = options_.num_threads});
   EvaluationOptions eo;
   eo.batch_size = options_.batch_size;

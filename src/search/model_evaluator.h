@@ -2,6 +2,7 @@
 // scope; the graph itself is never copied or edited) and runs the Evaluator on the requested items.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -20,6 +21,13 @@ struct ModelEvaluatorOptions {
   // weights stay INT8; only its activation quantizers are removed); quac's "int16_weights" is POT's GNA variant (the
   // group's weights go from INT8 to INT16, its 16-bit activations stay).
   std::string restore_mode = "activations_and_weights";
+  // Re-derives what depends on which layers are quantized: given the reference FP32 graph with a variant's scope,
+  // returns it with that variant's corrections (full BiasCorrection corrects each layer for the error of every
+  // quantized layer above it, so its corrections go stale once those are reverted). Applied to the variants that
+  // are evaluated on the whole set and returned, not to the ranking's subset evaluations (a ranking is a heuristic,
+  // and one correction pass per ranked group would cost more than the ranking). Empty: the base algorithm's
+  // corrections are kept.
+  std::function<Model(const Model&)> requantize;
 };
 
 class ModelSearchEvaluator : public SearchEvaluator {
@@ -33,8 +41,9 @@ class ModelSearchEvaluator : public SearchEvaluator {
   std::map<std::string, MetricAttributes> metric_attributes() const override { return metric_.attributes(); }
   EvalResult evaluate(const EvalRequest& request) override;
 
-  // The quantized model without `removed` (what the search returns).
-  Model variant(const std::set<size_t>& removed) const;
+  // The quantized model without `removed` (what the search returns); `refresh`: with the corrections re-derived for
+  // it (options.requantize).
+  Model variant(const std::set<size_t>& removed, bool refresh = true) const;
   // Inferences actually run (evaluations on the whole set are cached and repeat for free).
   size_t inferences() const { return inferences_; }
   // Reuse another evaluator's reference (FP32) evaluations: same reference model and data.
@@ -53,7 +62,8 @@ class ModelSearchEvaluator : public SearchEvaluator {
   Metric& metric_;
   ModelEvaluatorOptions options_;
   std::shared_ptr<std::map<Key, EvalResult>> reference_cache_ = std::make_shared<std::map<Key, EvalResult>>();
-  std::map<Key, EvalResult> cache_;  // whole-set evaluations
+  std::map<Key, EvalResult> cache_;                      // whole-set evaluations
+  mutable std::map<std::set<size_t>, Model> refreshed_;  // variants with re-derived corrections
   size_t inferences_ = 0;
 };
 

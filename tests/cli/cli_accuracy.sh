@@ -22,14 +22,15 @@ refute() {  # refute PATTERN FILE: fails when PATTERN is in FILE (`! grep` would
   fi
 }
 
-# 1. POT-style config selecting AccuracyAwareQuantization. FastBiasCorrection: full BiasCorrection corrects each
-# layer for the error of every quantized layer above it, so once the search has reverted those, the corrections it
-# left in place are stale and the search ends up reverting everything (seen with this config).
+# 1. POT-style config selecting AccuracyAwareQuantization with full BiasCorrection (use_fast_bias false), which
+# corrects each layer for the error of every quantized layer above it: each variant the search checks gets its own
+# corrections. (With the base algorithm's corrections kept, they went stale as layers were reverted and this config
+# ended with all 18 groups reverted; the assertion on groups_reverted below catches that.)
 cat >"$work/aaq.json" <<JSON
 {"model": {"model_name": "mobilenet", "model": "$MODEL"},
  "engine": {"data_source": "$DATA", "metric": "top1"},
  "compression": {"target_device": "CPU", "algorithms": [{"name": "AccuracyAwareQuantization", "params": {
-   "maximal_drop": 0.01, "ranking_subset_size": 60, "stat_subset_size": 100, "use_fast_bias": true,
+   "maximal_drop": 0.01, "ranking_subset_size": 60, "stat_subset_size": 100, "use_fast_bias": false,
    "activations": {"range_estimator": {"min": {"aggregator": "min"}, "max": {"aggregator": "max"}}}}}]}}
 JSON
 "$QUAC" quantize -c "$work/aaq.json" --calib-data "$CALIB" -t 1 -o "$work/aaq.onnx" --report "$work/report.json" --log-level debug \

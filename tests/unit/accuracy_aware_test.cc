@@ -8,6 +8,7 @@
 #include <functional>
 #include <set>
 
+#include "algorithms/default_quantization.h"
 #include "search/accuracy_search.h"
 
 namespace quac::search {
@@ -461,6 +462,46 @@ TEST(AccuracyAwareQuantization, RevertingEveryGroupGivesFp32EvenAfterBiasCorrect
   Tensor a = Session(model, {.num_threads = 1}).run(std::vector<Tensor>{x})[0];
   Tensor b = Session(ev.variant(all), {.num_threads = 1}).run(std::vector<Tensor>{x})[0];
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_FLOAT_EQ(a.data<float>()[i], b.data<float>()[i]);
+}
+
+// Full BiasCorrection corrects each layer for the error of the quantized layers above it, so a variant with reverted
+// groups gets corrections of its own: for whole-set evaluations and the returned model, once per variant, not for
+// the ranking's subsets. FastBiasCorrection needs none.
+TEST(AccuracyAwareQuantization, VariantsGetTheirOwnBiasCorrection) {
+  Model model = small_model();
+  auto engine = labelled_engine(model);
+  nlohmann::json params = kBase;
+  params["use_fast_bias"] = false;
+  Model q = create_pipeline({{"DefaultQuantization", params}}, engine)->run(model);
+  auto correct = algorithms::bias_correction_for_variants("DefaultQuantization", params, *engine);
+  ASSERT_TRUE(correct);
+  nlohmann::json fast = params;
+  fast["use_fast_bias"] = true;
+  EXPECT_FALSE(algorithms::bias_correction_for_variants("DefaultQuantization", fast, *engine));
+  EXPECT_FALSE(algorithms::bias_correction_for_variants("MinMaxQuantization", kBase, *engine));
+  int calls = 0;
+  search::ModelEvaluatorOptions options{.num_threads = 1};
+  options.requantize = [&](const Model& m) {
+    ++calls;
+    return correct(m);
+  };
+  search::ModelSearchEvaluator ev(model, q, engine->dataset_ptr(), *engine->metric(), options);
+  const size_t first = ev.revertible_groups().front();
+  ev.evaluate({.removed = {first}, .indices = {0, 1, 2}});
+  EXPECT_EQ(calls, 0) << "a ranking subset keeps the base corrections";
+  ev.evaluate({.removed = {first}});
+  EXPECT_EQ(calls, 1);
+  Model refreshed = ev.variant({first});
+  EXPECT_EQ(calls, 1) << "one correction pass per variant";
+  Model stale = ev.variant({first}, false);
+  bool differs = false;
+  for (const auto& [name, t] : stale.ir().graph.initializers) {
+    const Tensor& r = refreshed.ir().graph.initializers.at(name);
+    if (t.dtype() != DataType::kFloat) continue;
+    for (int64_t i = 0; i < t.numel(); ++i) differs = differs || t.data<float>()[i] != r.data<float>()[i];
+  }
+  EXPECT_TRUE(differs) << "the layers below the reverted group should be corrected differently";
+  EXPECT_EQ(refreshed.scope()->active_groups(), q.scope()->active_groups() - 1);
 }
 
 TEST(AccuracyAwareQuantization, OnlyActivationsKeepsTheRevertedGroupsWeightsInInt8) {
