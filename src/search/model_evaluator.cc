@@ -81,10 +81,9 @@ Model ModelSearchEvaluator::variant(const std::set<size_t>& removed, bool refres
   auto scope =
       std::make_shared<quant::QuantizationScope>(scope_without(*quantized_.scope(), removed, options_.restore_mode));
   if (refresh && options_.requantize) {
-    auto it = refreshed_.find(removed);
-    if (it == refreshed_.end())
-      it = refreshed_.emplace(removed, options_.requantize(Model(reference_.ir_ptr()).with_scope(scope))).first;
-    return it->second;
+    if (!refreshed_ || refreshed_->first != removed)
+      refreshed_.emplace(removed, options_.requantize(Model(reference_.ir_ptr()).with_scope(scope)));
+    return refreshed_->second;
   }
   if (quantized_.ir_ptr() == reference_.ir_ptr() || options_.restore_mode == "only_activations")
     return quantized_.with_scope(scope);

@@ -5,6 +5,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
+#include <utility>
 
 #include "quac/dataset.h"
 #include "quac/metric.h"
@@ -62,8 +65,10 @@ class ModelSearchEvaluator : public SearchEvaluator {
   Metric& metric_;
   ModelEvaluatorOptions options_;
   std::shared_ptr<std::map<Key, EvalResult>> reference_cache_ = std::make_shared<std::map<Key, EvalResult>>();
-  std::map<Key, EvalResult> cache_;                      // whole-set evaluations
-  mutable std::map<std::set<size_t>, Model> refreshed_;  // variants with re-derived corrections
+  std::map<Key, EvalResult> cache_;  // whole-set evaluations
+  // The last variant given re-derived corrections (each holds a copy of the graph, so only one is kept: the search
+  // usually returns the variant it evaluated last).
+  mutable std::optional<std::pair<std::set<size_t>, Model>> refreshed_;
   size_t inferences_ = 0;
 };
 
