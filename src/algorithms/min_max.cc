@@ -177,16 +177,22 @@ class MinMaxQuantization : public Algorithm {
  public:
   explicit MinMaxQuantization(MinMaxParams params) : p_(std::move(params)) {}
   // SmoothQuant and ActivationChannelAlignment: the FP32 model that is quantized (see default_quantization.h).
-  // The statistics settings of a graph transform run before quantization (SmoothQuant, channel alignment): this
-  // algorithm's, in batches of at least 32, leaving its ignored nodes alone.
+  // The statistics settings of the other passes over the calibration data (SmoothQuant, channel alignment, bias
+  // correction): this algorithm's subset, in batches of at least 32.
   template <typename Options>
-  Options transform_options(const Engine& engine) const {
+  Options statistics_options(const Engine& engine) const {
     Options o;
     o.stat_subset_size = p_.calibration.stat_subset_size;
     o.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
     o.shuffle_data = p_.calibration.shuffle_data;
     o.seed = p_.calibration.seed;
     o.num_threads = engine.options().num_threads;
+    return o;
+  }
+  // A graph transform run before quantization also leaves this algorithm's ignored nodes alone.
+  template <typename Options>
+  Options transform_options(const Engine& engine) const {
+    Options o = statistics_options<Options>(engine);
     o.ignored_nodes = p_.placement.ignored.names;
     return o;
   }
@@ -229,15 +235,8 @@ class MinMaxQuantization : public Algorithm {
 
   bool full_bias_correction() const { return p_.is_default_quantization && !p_.use_fast_bias; }
 
-  // The bias correction's options: the calibration subset, in batches of at least 32.
   BiasCorrectionOptions bias_options(const Engine& engine) const {
-    BiasCorrectionOptions bc;
-    bc.stat_subset_size = p_.calibration.stat_subset_size;
-    bc.stat_batch_size = std::max<size_t>(p_.calibration.stat_batch_size, 32);
-    bc.shuffle_data = p_.calibration.shuffle_data;
-    bc.seed = p_.calibration.seed;
-    bc.num_threads = engine.options().num_threads;
-    return bc;
+    return statistics_options<BiasCorrectionOptions>(engine);
   }
 
  private:
