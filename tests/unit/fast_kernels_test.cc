@@ -394,6 +394,27 @@ TEST(BlockedMaxPool, IsChosenBetweenConvolutions) {
   }
 }
 
+// oneDNN 2.6 has only its reference implementation for reductions over a middle or outer axis, 17x slower than
+// quac's own reference kernel on 4x256x512: the reduction kernel hands those shapes to quac's, and profiles say so.
+TEST(FastReduction, MiddleAxisGoesToQuacsReferenceKernel) {
+  for (int64_t axis : {1, 2}) {
+    testing::ModelBuilder m(13);
+    m.input("x", DataType::kFloat, {2, 8, 16});
+    m.node("ReduceMean", {"x"}, {"y"}, {ir::make_ints_attr("axes", {axis})});
+    Model model = m.output("y", DataType::kFloat).build();
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    Tensor x(DataType::kFloat, {2, 8, 16});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = dist(rng);
+    Session fast(model, {.num_threads = 1, .profile = true});
+    Tensor got = fast.run(std::vector<Tensor>{x})[0];
+    Tensor want = Session(model, {.num_threads = 1, .reference_kernels_only = true}).run(std::vector<Tensor>{x})[0];
+    ASSERT_EQ(got.shape(), want.shape());
+    for (int64_t i = 0; i < got.numel(); ++i) EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-6);
+    EXPECT_EQ(fast.profile().at(0).impl, axis == 1 ? "reference" : "onednn") << "axis " << axis;
+  }
+}
+
 // The im2col + sgemm convolution (kernels/gemm_conv.h) forced on for every convolution it takes: odd
 // channel counts (the blocked layout's padding), stride 2, dilation, asymmetric padding, batch 2, plain and blocked
 // inputs and outputs, and its post-ops (Relu, LeakyRelu, Clip, a residual Sum before and after an activation).
