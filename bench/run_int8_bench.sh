@@ -40,26 +40,26 @@ source bench/lib/records.sh  # run NAME THREADS ENGINE COMMAND...
 : >"$records"
 order=0
 for round in $(seq "$ROUNDS"); do
-((ROUNDS == 1)) || echo "round $round of $ROUNDS" >&2
-for name in $MODELS; do
-  fp32=bench/models/$name.onnx int8=bench/models/${name}_int8.onnx
-  for t in $THREADS; do
-    q8=("$QUAC" benchmark "$int8" --threads "$t" --iterations "$ITERATIONS" --json)
-    o8=(node bench/ort_bench.js "$int8" --threads "$t" --iterations "$ITERATIONS" --warmup "$WARMUP")
-    q32=("$QUAC" benchmark "$fp32" --threads "$t" --iterations "$ITERATIONS" --json)
-    # Alternate the order so drifting machine load hits the engines alike.
-    if ((order % 2 == 0)); then
-      run "$name" "$t" quac_int8 "${q8[@]}"
-      run "$name" "$t" ort_int8 "${o8[@]}"
-      run "$name" "$t" quac_fp32 "${q32[@]}"
-    else
-      run "$name" "$t" quac_fp32 "${q32[@]}"
-      run "$name" "$t" ort_int8 "${o8[@]}"
-      run "$name" "$t" quac_int8 "${q8[@]}"
-    fi
-    order=$((order + 1))
+  ((ROUNDS == 1)) || echo "round $round of $ROUNDS" >&2
+  for name in $MODELS; do
+    fp32=bench/models/$name.onnx int8=bench/models/${name}_int8.onnx
+    for t in $THREADS; do
+      q8=("$QUAC" benchmark "$int8" --threads "$t" --iterations "$ITERATIONS" --json)
+      o8=(node bench/ort_bench.js "$int8" --threads "$t" --iterations "$ITERATIONS" --warmup "$WARMUP")
+      q32=("$QUAC" benchmark "$fp32" --threads "$t" --iterations "$ITERATIONS" --json)
+      # Alternate the order so drifting machine load hits the engines alike.
+      if ((order % 2 == 0)); then
+        run "$name" "$t" quac_int8 "${q8[@]}"
+        run "$name" "$t" ort_int8 "${o8[@]}"
+        run "$name" "$t" quac_fp32 "${q32[@]}"
+      else
+        run "$name" "$t" quac_fp32 "${q32[@]}"
+        run "$name" "$t" ort_int8 "${o8[@]}"
+        run "$name" "$t" quac_int8 "${q8[@]}"
+      fi
+      order=$((order + 1))
+    done
   done
-done
 done
 
 cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)

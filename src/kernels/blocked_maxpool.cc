@@ -5,7 +5,7 @@
 #include <limits>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define QUAC_MAXPOOL_AVX 1
+#define QUAC_MAXPOOL_X86 1
 #endif
 
 #include "kernels/blocked_layout.h"
@@ -37,7 +37,7 @@ class BlockedMaxPoolKernel : public Kernel {
     const float* xd = x.data<float>();
     float* yd = out.data<float>();
     const int64_t valid_last = channels_ - (cb - 1) * kChannelBlock;  // channels in the last block
-#if defined(QUAC_MAXPOOL_AVX)
+#if defined(QUAC_MAXPOOL_X86)
     static const bool has_avx = __builtin_cpu_supports("avx");
 #endif
 #pragma omp parallel for schedule(static)
@@ -45,12 +45,12 @@ class BlockedMaxPoolKernel : public Kernel {
       const int64_t plane = row / oh, oy = row % oh, b = plane % cb;
       const float* xp = xd + plane * h * w * kChannelBlock;
       float* yp = yd + row * ow * kChannelBlock;
-#if defined(QUAC_MAXPOOL_AVX)
+#if defined(QUAC_MAXPOOL_X86)
       if (has_avx && kh <= kMaxAvxRows)
         max_row_avx(xp, oy * sh - ph, h, w, ow, kh, kw, sw, dh, dw, pw, yp);
       else
 #endif
-        max_row(xp, oy * sh - ph, h, w, ow, kh, kw, sh, sw, dh, dw, pw, yp);
+        max_row(xp, oy * sh - ph, h, w, ow, kh, kw, sw, dh, dw, pw, yp);
       if (b == cb - 1)  // the layout's padded channels stay zero even for a window entirely in the padding
         for (int64_t ox = 0; ox < ow; ++ox)
           for (int64_t c8 = valid_last; c8 < kChannelBlock; ++c8) yp[ox * kChannelBlock + c8] = 0.f;
@@ -58,7 +58,7 @@ class BlockedMaxPoolKernel : public Kernel {
   }
 
  private:
-#if defined(QUAC_MAXPOOL_AVX)
+#if defined(QUAC_MAXPOOL_X86)
   static constexpr int64_t kMaxAvxRows = 16;
   // max_row with the 8 channels of a pixel in one AVX register, the window's maximum kept in it over the taps
   // (where max_row reads and writes the output row once a tap); window rows outside the image are skipped once.
@@ -95,9 +95,8 @@ class BlockedMaxPoolKernel : public Kernel {
   // One output row of 8 channels, as the reference computes it: a NaN input leaves the running maximum unchanged, an
   // empty window gives -inf. Tap by tap over the whole row (the output columns whose tap falls inside the image are
   // one contiguous range), so the inner loop has no bounds checks.
-  static void max_row(const float* xp, int64_t y0, int64_t h, int64_t w, int64_t ow, int64_t kh, int64_t kw, int64_t sh,
-                      int64_t sw, int64_t dh, int64_t dw, int64_t pw, float* yp) {
-    (void)sh;
+  static void max_row(const float* xp, int64_t y0, int64_t h, int64_t w, int64_t ow, int64_t kh, int64_t kw, int64_t sw,
+                      int64_t dh, int64_t dw, int64_t pw, float* yp) {
     std::fill(yp, yp + ow * kChannelBlock, -std::numeric_limits<float>::infinity());
     for (int64_t i = 0; i < kh; ++i) {
       const int64_t iy = y0 + i * dh;
@@ -111,7 +110,7 @@ class BlockedMaxPoolKernel : public Kernel {
         for (int64_t ox = lo; ox < hi; ++ox) {
           const float* p = xr + (ox * sw + off) * kChannelBlock;
           float* dst = yp + ox * kChannelBlock;
-#if defined(QUAC_MAXPOOL_AVX)
+#if defined(QUAC_MAXPOOL_X86)
           // maxps(a, b) returns b when either is NaN: with the running maximum second, a NaN input is skipped.
           _mm_storeu_ps(dst, _mm_max_ps(_mm_loadu_ps(p), _mm_loadu_ps(dst)));
           _mm_storeu_ps(dst + 4, _mm_max_ps(_mm_loadu_ps(p + 4), _mm_loadu_ps(dst + 4)));

@@ -185,8 +185,7 @@ class ConvKernel : public Kernel {
         st->weights = dnnl::memory(w_desc, eng, w_buf_.get(w_desc.get_size()));
       }
     }
-    const auto pad_desc = st->pd.scratchpad_desc();
-    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->scratchpad = pad_buf_.scratchpad(st->pd.scratchpad_desc());
     st->args = {{DNNL_ARG_SRC, st->src},
                 {DNNL_ARG_WEIGHTS, st->weights},
                 {DNNL_ARG_DST, st->dst},

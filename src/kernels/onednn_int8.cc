@@ -482,8 +482,7 @@ class QConvKernel : public Kernel {
       st->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, st->pd.dst_desc(), eng, user));
       st->out_user = dnnl::memory(user, eng, nullptr);
     }
-    const auto pad_desc = st->pd.scratchpad_desc();
-    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->scratchpad = pad_buf_.scratchpad(st->pd.scratchpad_desc());
     st->args = {{DNNL_ARG_SRC, st->src},
                 {DNNL_ARG_WEIGHTS, st->weights},
                 {DNNL_ARG_DST, st->dst},
@@ -660,8 +659,7 @@ class QMatMulKernel : public Kernel {
     std::memcpy(st->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
     st->src = dnnl::memory(st->pd.src_desc(), eng, nullptr);
     st->dst = dnnl::memory(st->pd.dst_desc(), eng, nullptr);
-    const auto pad_desc = st->pd.scratchpad_desc();
-    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->scratchpad = pad_buf_.scratchpad(st->pd.scratchpad_desc());
     st->args = {{DNNL_ARG_SRC, st->src},
                 {DNNL_ARG_WEIGHTS, st->weights},
                 {DNNL_ARG_BIAS, st->bias},

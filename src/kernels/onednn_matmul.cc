@@ -175,8 +175,7 @@ class MatMulKernel : public Kernel {
     }
     st->a = dnnl::memory(st->a_md, eng, nullptr);
     st->dst = dnnl::memory(st->pd.dst_desc(), eng, nullptr);
-    const auto pad_desc = st->pd.scratchpad_desc();
-    st->scratchpad = dnnl::memory(pad_desc, eng, pad_buf_.get(std::max<size_t>(pad_desc.get_size(), 1)));
+    st->scratchpad = pad_buf_.scratchpad(st->pd.scratchpad_desc());
     st->args = {{DNNL_ARG_SRC, st->a},
                 {DNNL_ARG_WEIGHTS, st->weights},
                 {DNNL_ARG_DST, st->dst},

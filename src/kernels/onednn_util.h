@@ -1,6 +1,7 @@
 // oneDNN plumbing shared by quac's fast kernels: the CPU engine and stream, descriptor helpers, post-op mapping.
 #pragma once
 
+#include <algorithm>
 #include <dnnl.hpp>
 #include <string>
 #include <vector>
@@ -56,6 +57,10 @@ class Scratch {
   void* get(size_t bytes) {
     if (buffer_.nbytes() < bytes) buffer_ = Tensor(DataType::kUInt8, {static_cast<int64_t>(bytes)});
     return buffer_.raw_data();
+  }
+  // A memory over this buffer for a primitive's scratchpad (user mode) of the given description.
+  dnnl::memory scratchpad(const dnnl::memory::desc& desc) {
+    return dnnl::memory(desc, cpu_engine(), get(std::max<size_t>(desc.get_size(), 1)));
   }
 
  private:

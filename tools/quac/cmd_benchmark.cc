@@ -37,6 +37,7 @@ nlohmann::json profile_of(const std::vector<NodeProfile>& before, const std::vec
   };
   std::map<std::string, Op> by_op;
   std::vector<std::pair<double, size_t>> slowest;
+  nlohmann::json ops = nlohmann::json::array(), nodes = nlohmann::json::array(), all = nlohmann::json::array();
   double total = 0;
   for (size_t i = 0; i < after.size(); ++i) {
     double ms = (after[i].total_ms - (i < before.size() ? before[i].total_ms : 0)) / runs;
@@ -45,14 +46,9 @@ nlohmann::json profile_of(const std::vector<NodeProfile>& before, const std::vec
     op.nodes += 1;
     op.impls.insert(after[i].impl);
     slowest.push_back({ms, i});
+    all.push_back({{"node", after[i].node}, {"op", after[i].op_type}, {"kernel", after[i].impl}, {"ms_per_run", ms}});
     total += ms;
   }
-  nlohmann::json ops = nlohmann::json::array(), nodes = nlohmann::json::array(), all = nlohmann::json::array();
-  for (size_t i = 0; i < after.size(); ++i)
-    all.push_back({{"node", after[i].node},
-                   {"op", after[i].op_type},
-                   {"kernel", after[i].impl},
-                   {"ms_per_run", slowest[i].first}});
   std::vector<std::pair<double, std::string>> order;
   for (const auto& [name, op] : by_op) order.push_back({op.ms, name});
   std::sort(order.rbegin(), order.rend());
@@ -65,10 +61,7 @@ nlohmann::json profile_of(const std::vector<NodeProfile>& before, const std::vec
                    {"kernels", op.impls}});
   }
   std::sort(slowest.rbegin(), slowest.rend());
-  for (size_t k = 0; k < std::min<size_t>(slowest.size(), 15); ++k) {
-    const NodeProfile& n = after[slowest[k].second];
-    nodes.push_back({{"node", n.node}, {"op", n.op_type}, {"kernel", n.impl}, {"ms_per_run", slowest[k].first}});
-  }
+  for (size_t k = 0; k < std::min<size_t>(slowest.size(), 15); ++k) nodes.push_back(all[slowest[k].second]);
   return {{"total_ms_per_run", total}, {"by_op", ops}, {"slowest_nodes", nodes}, {"nodes", all}};
 }
 
