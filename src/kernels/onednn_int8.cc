@@ -723,6 +723,10 @@ class QPoolKernel : public Kernel {
     if (!max_) {
       Tensor& out = ctx.allocate_output(0, y_q_.type, nhwc_out_ ? Shape{n, 1, 1, c} : Shape{n, c, 1, 1});
       std::vector<float> avg(static_cast<size_t>(n * c));
+      // The real value of a channel's mean, from its sum of quantized values.
+      auto real_mean = [&](int64_t sum) {
+        return static_cast<float>((static_cast<double>(sum) / static_cast<double>(hw) - x_q_.zp) * x_q_.scale);
+      };
       auto mean = [&](const auto* data) {
         // Channels-last: each thread sums a block of channels over the pixels, reading rows contiguously;
         // channels-first: one contiguous run a channel.
@@ -738,13 +742,11 @@ class QPoolKernel : public Kernel {
                 const auto* row = data + (i * hw + p) * c + c0;
                 for (int64_t k = 0; k < width; ++k) acc[k] += row[k];
               }
-              for (int64_t k = 0; k < width; ++k)
-                avg[i * c + c0 + k] =
-                    static_cast<float>((static_cast<double>(acc[k]) / static_cast<double>(hw) - x_q_.zp) * x_q_.scale);
+              for (int64_t k = 0; k < width; ++k) avg[i * c + c0 + k] = real_mean(acc[k]);
             } else {
               int64_t sum = 0;
               for (int64_t p = 0; p < hw; ++p) sum += data[r * hw + p];
-              avg[r] = static_cast<float>((static_cast<double>(sum) / static_cast<double>(hw) - x_q_.zp) * x_q_.scale);
+              avg[r] = real_mean(sum);
             }
           }
         });

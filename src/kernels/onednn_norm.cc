@@ -14,9 +14,15 @@ namespace {
 class FallbackKernel : public Kernel {
  public:
   explicit FallbackKernel(const KernelInfo& info) : fallback_(make_reference_kernel(info)) {}
+  void run(KernelContext& ctx) final {
+    fell_back_ = false;
+    compute(ctx);
+  }
   const char* last_variant() const override { return fell_back_ ? "reference" : nullptr; }
 
  protected:
+  // The oneDNN computation, which hands what it cannot take to run_fallback.
+  virtual void compute(KernelContext& ctx) = 0;
   void run_fallback(KernelContext& ctx, const std::string& why) {
     if (!fallback_) ctx.fail("the oneDNN kernel cannot run this (" + why + ") and no reference kernel exists");
     fell_back_ = true;
@@ -39,7 +45,7 @@ dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) {
 class BatchNormKernel : public FallbackKernel {
  public:
   BatchNormKernel(const KernelInfo& info) : FallbackKernel(info), eps_(info.node.attr_float("epsilon", 1e-5f)) {}
-  void run(KernelContext& ctx) override {
+  void compute(KernelContext& ctx) override {
     const Tensor& x = ctx.in(0);
     if (!all_float(ctx)) return run_fallback(ctx, "non-float input");
     if (x.rank() < 2 || x.rank() > 5 || x.numel() == 0) return run_fallback(ctx, "unsupported rank");
@@ -59,7 +65,6 @@ class BatchNormKernel : public FallbackKernel {
     }
     Tensor& y = ctx.allocate_output(0, DataType::kFloat, x.shape());
     dnnl::memory::desc cmd({c}, dt::f32, tag::a);
-    fell_back_ = false;
     it->second.execute(cpu_stream(), {{DNNL_ARG_SRC, mem(plain_desc(x.shape()), x)},
                                       {DNNL_ARG_DST, mem(plain_desc(x.shape()), y)},
                                       {DNNL_ARG_SCALE, mem(cmd, ctx.in(1))},
@@ -98,7 +103,7 @@ class LayerNormKernel : public FallbackKernel {
  public:
   LayerNormKernel(const KernelInfo& info)
       : FallbackKernel(info), axis_(info.node.attr_int("axis", -1)), eps_(info.node.attr_float("epsilon", 1e-5f)) {}
-  void run(KernelContext& ctx) override {
+  void compute(KernelContext& ctx) override {
     const Tensor& x = ctx.in(0);
     const Tensor& scale = ctx.in(1);
     const Tensor* bias = ctx.input(2);
@@ -128,7 +133,6 @@ class LayerNormKernel : public FallbackKernel {
                                                {DNNL_ARG_DST, mem(plain_desc(shape), y)},
                                                {DNNL_ARG_SCALE, mem(cmd, scale)}};
     if (bias) args[DNNL_ARG_SHIFT] = mem(cmd, *bias);
-    fell_back_ = false;
     it->second.execute(cpu_stream(), args);
     cpu_stream().wait();
   }
@@ -157,7 +161,7 @@ std::unique_ptr<Kernel> make_layer_norm(const KernelInfo& info, std::string* why
 class ConcatKernel : public FallbackKernel {
  public:
   ConcatKernel(const KernelInfo& info) : FallbackKernel(info), axis_(info.node.attr_int("axis", 1)) {}
-  void run(KernelContext& ctx) override {
+  void compute(KernelContext& ctx) override {
     if (!all_float(ctx) || ctx.num_inputs() == 0) return run_fallback(ctx, "non-float input");
     std::vector<Shape> shapes;
     for (size_t i = 0; i < ctx.num_inputs(); ++i) {
@@ -187,7 +191,6 @@ class ConcatKernel : public FallbackKernel {
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DST, mem(plain_desc(out), y)}};
     for (size_t i = 0; i < shapes.size(); ++i)
       args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = mem(plain_desc(shapes[i]), ctx.in(i));
-    fell_back_ = false;
     it->second.execute(cpu_stream(), args);
     cpu_stream().wait();
   }
@@ -217,7 +220,7 @@ class ReduceKernel : public FallbackKernel {
     keepdims_ = info.node.attr_int("keepdims", 1) != 0;
     noop_ = info.node.attr_int("noop_with_empty_axes", 0) != 0;
   }
-  void run(KernelContext& ctx) override {
+  void compute(KernelContext& ctx) override {
     const Tensor& x = ctx.in(0);
     if (x.dtype() != DataType::kFloat || x.rank() == 0 || x.rank() > DNNL_MAX_NDIMS || x.numel() == 0 ||
         (axes_.empty() && noop_))
@@ -250,7 +253,6 @@ class ReduceKernel : public FallbackKernel {
       lock.unlock();
       return run_fallback(ctx, "oneDNN has only its reference implementation for this shape");
     }
-    fell_back_ = false;
     Tensor& y = ctx.allocate_output(0, DataType::kFloat, out);
     it->second->execute(cpu_stream(),
                         {{DNNL_ARG_SRC, mem(plain_desc(x.shape()), x)}, {DNNL_ARG_DST, mem(plain_desc(dst), y)}});
