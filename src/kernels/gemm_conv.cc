@@ -17,24 +17,10 @@
 #include <vector>
 
 #include "kernels/blocked_layout.h"
+#include "kernels/conv_common.h"
 #include "kernels/onednn_util.h"
 #include "ops/fused_ref.h"
 #include "passes/shape_infer.h"
-
-// oneDNN's packed-matrix GEMM (column-major, like MKL's ?gemm_pack / ?gemm_compute). Debian's libdnnl 2.6 exports
-// these functions but ships no header for them: without them sgemm re-packs the weight matrix on every call, which
-// inside a model (weights out of cache) costs more than the convolution saves.
-namespace dnnl::impl::cpu {
-dnnl_status_t sgemm_pack_get_size(const char* identifier, const char* transa, const char* transb, const dnnl_dim_t* m,
-                                  const dnnl_dim_t* n, const dnnl_dim_t* k, const dnnl_dim_t* lda,
-                                  const dnnl_dim_t* ldb, size_t* size, bool* pack);
-dnnl_status_t sgemm_pack(const char* identifier, const char* transa, const char* transb, const dnnl_dim_t* m,
-                         const dnnl_dim_t* n, const dnnl_dim_t* k, const dnnl_dim_t* lda, const dnnl_dim_t* ldb,
-                         const float* src, float* dst);
-dnnl_status_t sgemm_compute(const char* transa, const char* transb, const dnnl_dim_t* m, const dnnl_dim_t* n,
-                            const dnnl_dim_t* k, const float* a, const dnnl_dim_t* lda, const float* b,
-                            const dnnl_dim_t* ldb, const float* beta, float* c, const dnnl_dim_t* ldc);
-}  // namespace dnnl::impl::cpu
 
 namespace quac::kernels {
 namespace {
@@ -52,15 +38,11 @@ GemmConvPolicy policy_from_env() {
 std::atomic<GemmConvPolicy> g_policy{policy_from_env()};
 std::atomic<int64_t> g_runs{0};
 
-enum class Post { kRelu, kLeakyRelu, kClip, kSum };
-struct GemmPostOp {
-  Post kind;
-  float alpha, beta;
-};
+using Post = EpilogueKind;
 
 class GemmConvKernel : public Kernel {
  public:
-  GemmConvKernel(const KernelInfo& info, std::vector<GemmPostOp> post_ops, std::unique_ptr<Kernel> direct)
+  GemmConvKernel(const KernelInfo& info, std::vector<EpilogueOp> post_ops, std::unique_ptr<Kernel> direct)
       : node_(info.node), post_ops_(std::move(post_ops)), direct_(std::move(direct)) {
     w_ = *info.constant_inputs[1];
     blocked_in_ = ops::is_blocked_input(node_, 0);
@@ -229,7 +211,7 @@ class GemmConvKernel : public Kernel {
     const int64_t mb = (m + kChannelBlock - 1) / kChannelBlock;
     const float* acc = acc_;
     const bool blocked_out = blocked_out_, blocked_sum = blocked_sum_;
-    const std::vector<GemmPostOp>& post = post_ops_;
+    const std::vector<EpilogueOp>& post = post_ops_;
     for (int64_t img = 0; img < n; ++img)
       for (int64_t ob = ob_begin; ob < std::min(ob_end, mb); ++ob) {
         // The channels of this block that exist (the last block may be partial) and their bias; the padded ones
@@ -245,7 +227,7 @@ class GemmConvKernel : public Kernel {
           } else {
             for (int64_t c8 = 0; c8 < kChannelBlock; ++c8) v[c8] = c8 < valid ? a[c8] + b8[c8] : 0.f;
           }
-          for (const GemmPostOp& op : post) {
+          for (const EpilogueOp& op : post) {
             switch (op.kind) {
               case Post::kRelu:
                 for (float& f : v) f = f > 0.f ? f : 0.f;
@@ -281,7 +263,7 @@ class GemmConvKernel : public Kernel {
   }
 
   const ir::Node& node_;
-  std::vector<GemmPostOp> post_ops_;
+  std::vector<EpilogueOp> post_ops_;
   std::unique_ptr<Kernel> direct_;
   Tensor w_, packed_;  // weights, and as [k, m] row-major
   struct Chunk {
@@ -327,23 +309,8 @@ std::unique_ptr<Kernel> make_gemm_conv(const KernelInfo& info, std::string* why)
     *why = "bias does not have M elements";
     return nullptr;
   }
-  std::vector<GemmPostOp> post_ops;
-  std::vector<PostOp> attrs;
-  if (!read_post_ops(node, &attrs, why)) return nullptr;
-  for (const auto& p : attrs) {
-    if (p.op == "Relu") {
-      post_ops.push_back({Post::kRelu, 0.f, 0.f});
-    } else if (p.op == "LeakyRelu") {
-      post_ops.push_back({Post::kLeakyRelu, p.alpha, 0.f});
-    } else if (p.op == "Clip") {
-      post_ops.push_back({Post::kClip, p.alpha, p.beta});
-    } else if (p.op == "Sum") {
-      post_ops.push_back({Post::kSum, 0.f, 0.f});
-    } else {
-      *why = "post-op " + p.op + " is left to oneDNN's convolution";
-      return nullptr;
-    }
-  }
+  std::vector<EpilogueOp> post_ops;
+  if (!read_epilogue_ops(node, &post_ops, why)) return nullptr;
   std::unique_ptr<Kernel> direct = make_kernel_below(info, kPriority);
   if (!direct) {
     *why = "no direct convolution kernel to hand the other shapes to";

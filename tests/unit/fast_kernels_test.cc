@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "kernels/gemm_conv.h"
+#include "kernels/winograd_conv.h"
 #include "quac/session.h"
 #include "runtime/plan.h"
 #include "test_model_builder.h"
@@ -511,6 +512,63 @@ TEST(GemmConvPolicy, AutoRule) {
   EXPECT_FALSE(kernels::prefer_gemm_conv(49, 2048, 1));
   EXPECT_FALSE(kernels::prefer_gemm_conv(49, 32, 9));
 }
+
+// The Winograd F(2x2, 3x3) convolution (kernels/winograd_conv.h) forced on for every convolution it takes: odd channel
+// counts and odd output sizes (partial tiles), no padding, asymmetric padding, SAME_UPPER, batch 2, plain and blocked
+// inputs and outputs, the post-ops (a residual Sum in place, before and after an activation), and a layer large
+// enough for many blocks of tiles shared out between threads.
+std::vector<Case> winograd_cases() {
+  std::vector<Case> c;
+  auto pads = [](std::vector<int64_t> p) { return ir::make_ints_attr("pads", p); };
+  c.push_back(gemm_case("plain_pad1_odd", {1, 5, 7, 7}, {11, 5, 3, 3}, {pads({1, 1, 1, 1})}, ""));
+  c.push_back(gemm_case("no_pad_batch2", {2, 13, 9, 8}, {17, 13, 3, 3}, {}, "relu"));
+  c.push_back(gemm_case("asym_pad", {1, 8, 10, 11}, {9, 8, 3, 3}, {pads({2, 0, 1, 2})}, "leakyrelu"));
+  c.push_back(
+      gemm_case("same_upper", {1, 20, 6, 7}, {24, 20, 3, 3}, {ir::make_string_attr("auto_pad", "SAME_UPPER")}, "clip"));
+  c.push_back(gemm_case("blocked_chain_sum", {2, 6, 7, 7}, {12, 6, 3, 3}, {pads({1, 1, 1, 1})}, "blocked_chain_sum"));
+  c.push_back(gemm_case("many_blocks", {1, 32, 30, 29}, {40, 32, 3, 3}, {pads({1, 1, 1, 1})}, "blocked_chain_sum"));
+  return c;
+}
+
+class WinogradConv : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    saved_ = kernels::winograd_policy();
+    kernels::set_winograd_policy(kernels::WinogradPolicy::kAlways);
+  }
+  void TearDown() override { kernels::set_winograd_policy(saved_); }
+  kernels::WinogradPolicy saved_ = kernels::WinogradPolicy::kAuto;
+};
+
+TEST_P(WinogradConv, MatchesReference) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 and FMA";
+  const Case& k = GetParam();
+  for (int threads : {1, 2}) {
+    std::mt19937 rng(8765 + threads);
+    std::vector<Tensor> feeds;
+    Model model = build_model(k, rng, &feeds);
+    SessionOptions fast_opts;
+    fast_opts.num_threads = threads;
+    Tensor fast, ref;
+    std::string why;
+    int64_t runs_before = kernels::winograd_runs();
+    ASSERT_TRUE(try_run(model, fast_opts, feeds, &fast, nullptr, &why)) << why;
+    EXPECT_GT(kernels::winograd_runs(), runs_before) << "the Winograd convolution did not run";
+    SessionOptions ref_opts;
+    ref_opts.num_threads = threads;
+    ref_opts.reference_kernels_only = true;
+    ref_opts.optimization_level = 0;
+    ASSERT_TRUE(try_run(model, ref_opts, feeds, &ref, nullptr, &why)) << why;
+    ASSERT_EQ(fast.shape(), ref.shape());
+    double norm = 0;
+    for (int64_t i = 0; i < fast.numel(); ++i) norm += std::fabs(fast.data<float>()[i]);
+    EXPECT_GT(norm, 0) << "all-zero output proves nothing";
+    EXPECT_LE(rel_l2(fast, ref), 1e-5) << k.name << ", threads " << threads;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, WinogradConv, ::testing::ValuesIn(winograd_cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace quac
