@@ -567,6 +567,15 @@ TEST_P(WinogradConv, MatchesReference) {
   }
 }
 
+// The auto rule: 3x3 layers with at least 64 channels on both sides and more than 7x7 outputs.
+TEST(WinogradPolicy, AutoRule) {
+  EXPECT_TRUE(kernels::prefer_winograd(56 * 56, 64, 64));
+  EXPECT_TRUE(kernels::prefer_winograd(14 * 14, 256, 256));
+  EXPECT_FALSE(kernels::prefer_winograd(7 * 7, 512, 512));
+  EXPECT_FALSE(kernels::prefer_winograd(28 * 28, 32, 64));
+  EXPECT_FALSE(kernels::prefer_winograd(14 * 14, 2048, 2048));
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, WinogradConv, ::testing::ValuesIn(winograd_cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 

@@ -141,6 +141,7 @@ int benchmark(const BenchArgs& args) {
   if (args.json) {
     nlohmann::json j = {{"median_ms", median},
                         {"p90_ms", p90},
+                        {"min_ms", ms.front()},
                         {"throughput", throughput},
                         {"iterations", args.iterations},
                         {"threads", session.num_threads()},
@@ -150,7 +151,8 @@ int benchmark(const BenchArgs& args) {
   } else {
     std::printf("%s: %d threads, batch %lld, %d iterations\n", args.model.c_str(), session.num_threads(),
                 static_cast<long long>(batch), args.iterations);
-    std::printf("median %.3f ms   p90 %.3f ms   throughput %.1f items/s\n", median, p90, throughput);
+    std::printf("median %.3f ms   p90 %.3f ms   min %.3f ms   throughput %.1f items/s\n", median, p90, ms.front(),
+                throughput);
     if (args.profile) print_profile(profile_of(warm, session.profile(), args.iterations));
   }
   return 0;
@@ -169,7 +171,7 @@ void add_benchmark_command(CLI::App& app, CommandFn& fn) {
   cmd->add_option("-n,--iterations", args->iterations, "Timed runs")->capture_default_str();
   cmd->add_option("-w,--warmup", args->warmup, "Untimed runs first")->capture_default_str();
   cmd->add_flag("--json", args->json,
-                "Print one JSON object: median_ms, p90_ms, throughput, iterations, threads, batch");
+                "Print one JSON object: median_ms, p90_ms, min_ms, throughput, iterations, threads, batch");
   cmd->add_flag("--reference", args->reference, "Use only the reference kernels");
   cmd->add_flag("-v,--verbose", args->verbose, "Report graph passes and kernel choices on stderr");
   cmd->add_flag("--profile", args->profile,
