@@ -554,6 +554,11 @@ TEST_P(WinogradConv, MatchesReference) {
     int64_t runs_before = kernels::winograd_runs();
     ASSERT_TRUE(try_run(model, fast_opts, feeds, &fast, nullptr, &why)) << why;
     EXPECT_GT(kernels::winograd_runs(), runs_before) << "the Winograd convolution did not run";
+    // Blocks of tiles go to whichever thread is free, and the result must not depend on which one.
+    Tensor again;
+    ASSERT_TRUE(try_run(model, fast_opts, feeds, &again, nullptr, &why)) << why;
+    ASSERT_EQ(again.nbytes(), fast.nbytes());
+    EXPECT_EQ(std::memcmp(again.raw_data(), fast.raw_data(), fast.nbytes()), 0) << "not deterministic";
     SessionOptions ref_opts;
     ref_opts.num_threads = threads;
     ref_opts.reference_kernels_only = true;
