@@ -307,7 +307,8 @@ class WinogradConvKernel : public Kernel {
            (policy == WinogradPolicy::kAlways ||
             (policy == WinogradPolicy::kAuto && prefer_winograd(g.n * g.oh * g.ow, g.c, g.m)));
     if (!use_) return;
-    if (!transformed_.defined()) transform_weights();
+    // Only the packed form is kept; a new input shape transforms the weights again.
+    const Tensor u = transform_weights();
     // Blocks of about kTargetBlock tiles, their number a multiple of the thread count so that an even split exists.
     const int64_t tiles = g.n * g.th * g.tw;
     int64_t nblocks = std::max<int64_t>(1, (tiles + kTargetBlock - 1) / kTargetBlock);
@@ -322,8 +323,8 @@ class WinogradConvKernel : public Kernel {
       if (dnnl::impl::cpu::sgemm_pack_get_size("A", "N", "N", &gm, &gn, &gk, &gm, &gk, &bytes, &worth) != dnnl_success)
         ctx.fail("oneDNN could not size the packed weights");
       Tensor p(DataType::kFloat, {static_cast<int64_t>(bytes / sizeof(float)) + 16});
-      if (dnnl::impl::cpu::sgemm_pack("A", "N", "N", &gm, &gn, &gk, &gm, &gk,
-                                      transformed_.data<float>() + xi * g.icp * g.ocp, p.data<float>()) != dnnl_success)
+      if (dnnl::impl::cpu::sgemm_pack("A", "N", "N", &gm, &gn, &gk, &gm, &gk, u.data<float>() + xi * g.icp * g.ocp,
+                                      p.data<float>()) != dnnl_success)
         ctx.fail("oneDNN could not pack the weights");
       packed_.push_back(std::move(p));
     }
@@ -332,11 +333,11 @@ class WinogradConvKernel : public Kernel {
   }
 
   // U[xi][ic][oc] = (G g G^T)[xi] for each channel pair; zero for the padded channels.
-  void transform_weights() {
+  Tensor transform_weights() const {
     const Geometry& g = g_;
-    transformed_ = Tensor(DataType::kFloat, {kPoints, g.icp, g.ocp});
-    float* u = transformed_.data<float>();
-    std::memset(u, 0, static_cast<size_t>(transformed_.numel()) * sizeof(float));
+    Tensor out(DataType::kFloat, {kPoints, g.icp, g.ocp});
+    float* u = out.data<float>();
+    std::memset(u, 0, static_cast<size_t>(out.numel()) * sizeof(float));
     const float* w = w_.data<float>();
     for (int64_t oc = 0; oc < g.m; ++oc)
       for (int64_t ic = 0; ic < g.c; ++ic) {
@@ -354,12 +355,13 @@ class WinogradConvKernel : public Kernel {
           for (int col = 0; col < 4; ++col) u[((r * 4 + col) * g.icp + ic) * g.ocp + oc] = row[col];
         }
       }
+    return out;
   }
 
   const ir::Node& node_;
   std::vector<EpilogueOp> post_ops_;
   std::unique_ptr<Kernel> fallback_;
-  Tensor w_, transformed_;
+  Tensor w_;
   std::vector<Tensor> packed_;  // oneDNN's packed form of U[xi], one per point
   Geometry g_{};
   bool has_sum_ = false, use_ = false;
