@@ -255,6 +255,21 @@ std::vector<Case> cases() {
   blocked_pool("blocked_maxpool_dilated_same", {1, 2, 10, 10},
                {ir::make_ints_attr("kernel_shape", {2, 3}), ir::make_ints_attr("dilations", {2, 2}),
                 ir::make_string_attr("auto_pad", "SAME_UPPER")});
+  // GlobalAveragePool of a blocked convolution output (kernels/blocked_gap.cc): into the plain output (a classifier
+  // follows), or into the blocked output that a 1x1 convolution reads (a squeeze-and-excitation branch); 13 channels
+  // so the last block is partial, batch 2.
+  for (bool to_conv : {false, true}) {
+    Case k{to_conv ? "blocked_gap_to_conv" : "blocked_gap_plain",
+           "",
+           {{"x", {2, 5, 9, 7}}, {"w1", {13, 5, 3, 3}, true}, {"w2", {6, 13, 1, 1}, true}},
+           {}};
+    k.build = [to_conv](testing::ModelBuilder& m) {
+      m.node("Conv", {"x", "w1"}, {"c1"}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}).node("Relu", {"c1"}, {"r1"});
+      m.node("GlobalAveragePool", {"r1"}, {to_conv ? "g" : "y"});
+      if (to_conv) m.node("Conv", {"g", "w2"}, {"y"});
+    };
+    c.push_back(k);
+  }
   {
     Case k{"gelu_erf_pattern", "", {{"x", {3, 17}}}, {}};
     k.build = [](testing::ModelBuilder& m) {
@@ -392,6 +407,17 @@ TEST(BlockedMaxPool, IsChosenBetweenConvolutions) {
     Model model = build_model(k, rng, &feeds);
     Session s(model, SessionOptions{.num_threads = 1});
     EXPECT_EQ(s.kernel_counts()["blocked-maxpool"], 1) << k.name;
+  }
+}
+
+TEST(BlockedGlobalAveragePool, IsChosenAfterConvolutions) {
+  for (const Case& k : cases()) {
+    if (k.name.rfind("blocked_gap_", 0) != 0) continue;
+    std::mt19937 rng(5);
+    std::vector<Tensor> feeds;
+    Model model = build_model(k, rng, &feeds);
+    Session s(model, SessionOptions{.num_threads = 1});
+    EXPECT_EQ(s.kernel_counts()["blocked-gap"], 1) << k.name;
   }
 }
 
