@@ -730,26 +730,32 @@ class QPoolKernel : public Kernel {
       auto mean = [&](const auto* data) {
         // Channels-last: each thread sums a block of channels over the pixels, reading rows contiguously;
         // channels-first: one contiguous run a channel.
+        // A thread takes at least 16K values: the pool at the end of a small CNN sums a few thousand, less work
+        // than starting a parallel region.
         constexpr int64_t kBlock = 64;
-        const int64_t blocks = (c + kBlock - 1) / kBlock;
-        parallel_for(n * (nhwc_in_ ? blocks : c), ctx.num_threads(), [&](int64_t b, int64_t e) {
-          int64_t acc[kBlock];
-          for (int64_t r = b; r < e; ++r) {
-            if (nhwc_in_) {
-              const int64_t i = r / blocks, c0 = r % blocks * kBlock, width = std::min(kBlock, c - c0);
-              std::fill(acc, acc + width, int64_t{0});
-              for (int64_t p = 0; p < hw; ++p) {
-                const auto* row = data + (i * hw + p) * c + c0;
-                for (int64_t k = 0; k < width; ++k) acc[k] += row[k];
+        const int64_t blocks = (c + kBlock - 1) / kBlock, per_item = (nhwc_in_ ? kBlock : 1) * hw;
+        const int64_t min_items = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(per_item, 1));
+        parallel_for(
+            n * (nhwc_in_ ? blocks : c), ctx.num_threads(),
+            [&](int64_t b, int64_t e) {
+              int64_t acc[kBlock];
+              for (int64_t r = b; r < e; ++r) {
+                if (nhwc_in_) {
+                  const int64_t i = r / blocks, c0 = r % blocks * kBlock, width = std::min(kBlock, c - c0);
+                  std::fill(acc, acc + width, int64_t{0});
+                  for (int64_t p = 0; p < hw; ++p) {
+                    const auto* row = data + (i * hw + p) * c + c0;
+                    for (int64_t k = 0; k < width; ++k) acc[k] += row[k];
+                  }
+                  for (int64_t k = 0; k < width; ++k) avg[i * c + c0 + k] = real_mean(acc[k]);
+                } else {
+                  int64_t sum = 0;
+                  for (int64_t p = 0; p < hw; ++p) sum += data[r * hw + p];
+                  avg[r] = real_mean(sum);
+                }
               }
-              for (int64_t k = 0; k < width; ++k) avg[i * c + c0 + k] = real_mean(acc[k]);
-            } else {
-              int64_t sum = 0;
-              for (int64_t p = 0; p < hw; ++p) sum += data[r * hw + p];
-              avg[r] = real_mean(sum);
-            }
-          }
-        });
+            },
+            min_items);
       };
       if (x.dtype() == DataType::kUInt8)
         mean(x.data<uint8_t>());
