@@ -303,7 +303,7 @@ class WinogradConvKernel : public Kernel {
     g.icp = g.cb * kChannelBlock;
     g.ocp = g.mb * kChannelBlock;
     const WinogradPolicy policy = winograd_policy();
-    use_ = g.oh > 0 && g.ow > 0 &&
+    use_ = g.n > 0 && g.oh > 0 && g.ow > 0 &&  // an empty output goes to the next kernel
            (policy == WinogradPolicy::kAlways ||
             (policy == WinogradPolicy::kAuto && prefer_winograd(g.n * g.oh * g.ow, g.c, g.m)));
     if (!use_) return;

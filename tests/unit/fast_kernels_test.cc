@@ -598,6 +598,21 @@ TEST_P(WinogradConv, MatchesReference) {
   }
 }
 
+// An empty batch is handed to the next kernel (the tile blocks would divide by zero) and gives an empty output.
+TEST(WinogradConv, EmptyBatchFallsThrough) {
+  kernels::WinogradPolicy saved = kernels::winograd_policy();
+  kernels::set_winograd_policy(kernels::WinogradPolicy::kAlways);
+  Case k = gemm_case("empty", {0, 8, 6, 6}, {8, 8, 3, 3}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}, "relu");
+  std::mt19937 rng(1);
+  std::vector<Tensor> feeds;
+  Model model = build_model(k, rng, &feeds);
+  Tensor out;
+  std::string why;
+  EXPECT_TRUE(try_run(model, SessionOptions{.num_threads = 2}, feeds, &out, nullptr, &why)) << why;
+  EXPECT_EQ(out.shape(), (Shape{0, 8, 6, 6}));
+  kernels::set_winograd_policy(saved);
+}
+
 // The auto rule: 3x3 layers with at least 64 channels on both sides and more than 7x7 outputs.
 TEST(WinogradPolicy, AutoRule) {
   EXPECT_TRUE(kernels::prefer_winograd(56 * 56, 64, 64));
