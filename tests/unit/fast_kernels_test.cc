@@ -598,6 +598,44 @@ TEST_P(WinogradConv, MatchesReference) {
   }
 }
 
+// Forty random geometries, down to 1x1 images and single channels: every padding from 0 to 2 on each side, odd and
+// even sizes (partial tiles on either edge), batch 1 to 3, each post-op tail, at 2 threads.
+TEST(WinogradConv, RandomGeometriesMatchReference) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 and FMA";
+  kernels::WinogradPolicy saved = kernels::winograd_policy();
+  kernels::set_winograd_policy(kernels::WinogradPolicy::kAlways);
+  std::mt19937 pick(2026);
+  auto in = [&](int lo, int hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(pick); };
+  const std::vector<std::string> tails = {"", "relu", "leakyrelu", "clip", "blocked_chain_sum"};
+  int tested = 0;
+  while (tested < 40) {
+    const int64_t n = in(1, 3), c = in(1, 20), m = in(1, 20), h = in(1, 12), w = in(1, 12);
+    const std::vector<int64_t> pads = {in(0, 2), in(0, 2), in(0, 2), in(0, 2)};
+    if (h + pads[0] + pads[2] < 3 || w + pads[1] + pads[3] < 3) continue;  // no output
+    const std::string tail = tails[static_cast<size_t>(in(0, 4))];
+    Case k = gemm_case("random", {n, c, h, w}, {m, c, 3, 3}, {ir::make_ints_attr("pads", pads)}, tail);
+    std::mt19937 rng(static_cast<unsigned>(pick()));
+    std::vector<Tensor> feeds;
+    Model model = build_model(k, rng, &feeds);
+    Tensor fast, ref;
+    std::string why;
+    const std::string what = "x " + shape_str({n, c, h, w}) + ", " + std::to_string(m) + " filters, pads " +
+                             std::to_string(pads[0]) + std::to_string(pads[1]) + std::to_string(pads[2]) +
+                             std::to_string(pads[3]) + ", tail '" + tail + "'";
+    const int64_t runs_before = kernels::winograd_runs();
+    ASSERT_TRUE(try_run(model, SessionOptions{.num_threads = 2}, feeds, &fast, nullptr, &why)) << what << ": " << why;
+    EXPECT_GT(kernels::winograd_runs(), runs_before) << what;
+    SessionOptions ref_opts{.num_threads = 2};
+    ref_opts.reference_kernels_only = true;
+    ref_opts.optimization_level = 0;
+    ASSERT_TRUE(try_run(model, ref_opts, feeds, &ref, nullptr, &why)) << what << ": " << why;
+    ASSERT_EQ(fast.shape(), ref.shape()) << what;
+    EXPECT_LE(rel_l2(fast, ref), 1e-5) << what;
+    ++tested;
+  }
+  kernels::set_winograd_policy(saved);
+}
+
 // An empty batch is handed to the next kernel (the tile blocks would divide by zero) and gives an empty output.
 TEST(WinogradConv, EmptyBatchFallsThrough) {
   kernels::WinogradPolicy saved = kernels::winograd_policy();
