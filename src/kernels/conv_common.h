@@ -1,9 +1,11 @@
 // Shared by quac's own convolutions on top of oneDNN's GEMM (gemm_conv.cc, winograd_conv.cc): oneDNN's packed-matrix
-// sgemm, and the post-ops their epilogues apply themselves.
+// sgemm, the post-ops their epilogues apply themselves, their on/off switches and node checks; and the registration
+// every convolution kernel uses (onednn_conv.cc too).
 #pragma once
 
 #include <dnnl.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -55,4 +57,42 @@ inline bool read_epilogue_ops(const ir::Node& node, std::vector<EpilogueOp>* out
   return true;
 }
 
+// A process-wide on/off/auto switch read from an environment variable at start-up: "0" = kNever, "1" = kAlways,
+// unset or anything else = kAuto (QUAC_CONV_GEMM, QUAC_CONV_WINOGRAD).
+template <typename Policy>
+Policy policy_from_env(const char* variable) {
+  const char* v = std::getenv(variable);
+  const std::string s = v ? v : "";
+  if (s == "0") return Policy::kNever;
+  if (s == "1") return Policy::kAlways;
+  return Policy::kAuto;
+}
+
+// What both GEMM-based convolutions need of a node beyond its weights: float32 input and bias (when their types are
+// known), M bias values, and post-ops their epilogue applies (into `post_ops`); false with `why` otherwise.
+inline bool accepts_float_epilogue(const KernelInfo& info, int64_t out_channels, std::vector<EpilogueOp>* post_ops,
+                                   std::string* why) {
+  const ir::Node& node = info.node;
+  if (!maybe_float(info, 0) || (node.has_input(2) && !maybe_float(info, 2))) {
+    *why = "only float32 is supported";
+    return false;
+  }
+  if (node.has_input(2) && info.constant_inputs.size() > 2 && info.constant_inputs[2] &&
+      info.constant_inputs[2]->numel() != out_channels) {
+    *why = "bias does not have M elements";
+    return false;
+  }
+  return read_epilogue_ops(node, post_ops, why);
+}
+
 }  // namespace quac::kernels
+
+// Registers a convolution kernel for both ai.onnx Conv and quac.FusedConv (Conv with fused post-ops).
+#define QUAC_REGISTER_CONV_KERNEL(impl_name, prio, factory_fn)                                                         \
+  QUAC_REGISTER_KERNEL({.domain = "", .op_type = "Conv", .impl = impl_name, .priority = prio, .factory = factory_fn}); \
+  QUAC_REGISTER_KERNEL({.domain = "quac",                                                                              \
+                        .op_type = "FusedConv",                                                                        \
+                        .impl = impl_name,                                                                             \
+                        .priority = prio,                                                                              \
+                        .min_opset = 0,                                                                                \
+                        .factory = factory_fn})

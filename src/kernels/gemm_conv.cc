@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -27,15 +26,7 @@ namespace {
 
 constexpr int kPriority = 20;
 
-GemmConvPolicy policy_from_env() {
-  const char* v = std::getenv("QUAC_CONV_GEMM");
-  std::string s = v ? v : "";
-  if (s == "0") return GemmConvPolicy::kNever;
-  if (s == "1") return GemmConvPolicy::kAlways;
-  return GemmConvPolicy::kAuto;
-}
-
-std::atomic<GemmConvPolicy> g_policy{policy_from_env()};
+std::atomic<GemmConvPolicy> g_policy{policy_from_env<GemmConvPolicy>("QUAC_CONV_GEMM")};
 std::atomic<int64_t> g_runs{0};
 
 using Post = EpilogueKind;
@@ -300,17 +291,8 @@ std::unique_ptr<Kernel> make_gemm_conv(const KernelInfo& info, std::string* why)
     *why = "the direct convolution is faster for this kernel size and channel count";
     return nullptr;
   }
-  if (!maybe_float(info, 0) || (node.has_input(2) && !maybe_float(info, 2))) {
-    *why = "only float32 is supported";
-    return nullptr;
-  }
-  if (node.has_input(2) && info.constant_inputs.size() > 2 && info.constant_inputs[2] &&
-      info.constant_inputs[2]->numel() != w->dim(0)) {
-    *why = "bias does not have M elements";
-    return nullptr;
-  }
   std::vector<EpilogueOp> post_ops;
-  if (!read_epilogue_ops(node, &post_ops, why)) return nullptr;
+  if (!accepts_float_epilogue(info, w->dim(0), &post_ops, why)) return nullptr;
   std::unique_ptr<Kernel> direct = make_kernel_below(info, kPriority);
   if (!direct) {
     *why = "no direct convolution kernel to hand the other shapes to";
@@ -319,14 +301,7 @@ std::unique_ptr<Kernel> make_gemm_conv(const KernelInfo& info, std::string* why)
   return std::make_unique<GemmConvKernel>(info, std::move(post_ops), std::move(direct));
 }
 
-QUAC_REGISTER_KERNEL(
-    {.domain = "", .op_type = "Conv", .impl = "onednn-gemm", .priority = kPriority, .factory = make_gemm_conv});
-QUAC_REGISTER_KERNEL({.domain = "quac",
-                      .op_type = "FusedConv",
-                      .impl = "onednn-gemm",
-                      .priority = kPriority,
-                      .min_opset = 0,
-                      .factory = make_gemm_conv});
+QUAC_REGISTER_CONV_KERNEL("onednn-gemm", kPriority, make_gemm_conv);
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "kernels/blocked_layout.h"
+#include "kernels/conv_common.h"
 #include "kernels/onednn_util.h"
 #include "ops/fused_ref.h"
 #include "passes/shape_infer.h"
@@ -237,9 +238,7 @@ std::unique_ptr<Kernel> make_conv(const KernelInfo& info, std::string* why) {
   return std::make_unique<ConvKernel>(info, std::move(post_ops));
 }
 
-QUAC_REGISTER_KERNEL({.domain = "", .op_type = "Conv", .impl = "onednn", .priority = 10, .factory = make_conv});
-QUAC_REGISTER_KERNEL(
-    {.domain = "quac", .op_type = "FusedConv", .impl = "onednn", .priority = 10, .min_opset = 0, .factory = make_conv});
+QUAC_REGISTER_CONV_KERNEL("onednn", 10, make_conv);
 
 }  // namespace
 }  // namespace quac::kernels

@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -39,15 +38,7 @@ constexpr int kPriority = 30;
 constexpr int64_t kPoints = 16;       // points of a transformed 4x4 tile
 constexpr int64_t kTargetBlock = 64;  // tiles per block of GEMMs
 
-WinogradPolicy policy_from_env() {
-  const char* v = std::getenv("QUAC_CONV_WINOGRAD");
-  std::string s = v ? v : "";
-  if (s == "0") return WinogradPolicy::kNever;
-  if (s == "1") return WinogradPolicy::kAlways;
-  return WinogradPolicy::kAuto;
-}
-
-std::atomic<WinogradPolicy> g_policy{policy_from_env()};
+std::atomic<WinogradPolicy> g_policy{policy_from_env<WinogradPolicy>("QUAC_CONV_WINOGRAD")};
 std::atomic<int64_t> g_runs{0};
 
 #if defined(QUAC_WINOGRAD_X86)
@@ -406,17 +397,8 @@ std::unique_ptr<Kernel> make_winograd_conv(const KernelInfo& info, std::string* 
     *why = "the other convolutions are faster for these channel counts";
     return nullptr;
   }
-  if (!maybe_float(info, 0) || (node.has_input(2) && !maybe_float(info, 2))) {
-    *why = "only float32 is supported";
-    return nullptr;
-  }
-  if (node.has_input(2) && info.constant_inputs.size() > 2 && info.constant_inputs[2] &&
-      info.constant_inputs[2]->numel() != w->dim(0)) {
-    *why = "bias does not have M elements";
-    return nullptr;
-  }
   std::vector<EpilogueOp> post_ops;
-  if (!read_epilogue_ops(node, &post_ops, why)) return nullptr;
+  if (!accepts_float_epilogue(info, w->dim(0), &post_ops, why)) return nullptr;
   std::unique_ptr<Kernel> fallback = make_kernel_below(info, kPriority);
   if (!fallback) {
     *why = "no other convolution kernel to hand the other shapes to";
@@ -434,14 +416,7 @@ std::unique_ptr<Kernel> make_winograd_conv(const KernelInfo&, std::string* why) 
 
 #endif
 
-QUAC_REGISTER_KERNEL(
-    {.domain = "", .op_type = "Conv", .impl = "winograd", .priority = kPriority, .factory = make_winograd_conv});
-QUAC_REGISTER_KERNEL({.domain = "quac",
-                      .op_type = "FusedConv",
-                      .impl = "winograd",
-                      .priority = kPriority,
-                      .min_opset = 0,
-                      .factory = make_winograd_conv});
+QUAC_REGISTER_CONV_KERNEL("winograd", kPriority, make_winograd_conv);
 
 }  // namespace
 

@@ -399,26 +399,27 @@ TEST_P(FastKernels, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(AllCases, FastKernels, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
-TEST(BlockedMaxPool, IsChosenBetweenConvolutions) {
+// Every case whose name starts with `prefix` compiles exactly one node to the kernel `impl`; false if none exists.
+bool expect_kernel_chosen_once(const std::string& prefix, const std::string& impl) {
+  bool any = false;
   for (const Case& k : cases()) {
-    if (k.name.rfind("blocked_maxpool_", 0) != 0) continue;
+    if (k.name.rfind(prefix, 0) != 0) continue;
+    any = true;
     std::mt19937 rng(5);
     std::vector<Tensor> feeds;
     Model model = build_model(k, rng, &feeds);
     Session s(model, SessionOptions{.num_threads = 1});
-    EXPECT_EQ(s.kernel_counts()["blocked-maxpool"], 1) << k.name;
+    EXPECT_EQ(s.kernel_counts()[impl], 1) << k.name;
   }
+  return any;
+}
+
+TEST(BlockedMaxPool, IsChosenBetweenConvolutions) {
+  EXPECT_TRUE(expect_kernel_chosen_once("blocked_maxpool_", "blocked-maxpool"));
 }
 
 TEST(BlockedGlobalAveragePool, IsChosenAfterConvolutions) {
-  for (const Case& k : cases()) {
-    if (k.name.rfind("blocked_gap_", 0) != 0) continue;
-    std::mt19937 rng(5);
-    std::vector<Tensor> feeds;
-    Model model = build_model(k, rng, &feeds);
-    Session s(model, SessionOptions{.num_threads = 1});
-    EXPECT_EQ(s.kernel_counts()["blocked-gap"], 1) << k.name;
-  }
+  EXPECT_TRUE(expect_kernel_chosen_once("blocked_gap_", "blocked-gap"));
 }
 
 // oneDNN 2.6 has only its reference implementation for reductions over a middle or outer axis, 17x slower than
@@ -491,14 +492,52 @@ std::vector<Case> gemm_cases() {
   return c;
 }
 
+// Forces one of quac's own convolution paths on (policy kAlways) for a scope, restoring the previous policy after.
+template <typename Policy, Policy (*Get)(), void (*Set)(Policy)>
+class ForcedPolicy {
+ public:
+  ForcedPolicy() : saved_(Get()) { Set(Policy::kAlways); }
+  ~ForcedPolicy() { Set(saved_); }
+  ForcedPolicy(const ForcedPolicy&) = delete;
+  ForcedPolicy& operator=(const ForcedPolicy&) = delete;
+
+ private:
+  Policy saved_;
+};
+using ForcedGemmConv = ForcedPolicy<kernels::GemmConvPolicy, kernels::gemm_conv_policy, kernels::set_gemm_conv_policy>;
+using ForcedWinograd = ForcedPolicy<kernels::WinogradPolicy, kernels::winograd_policy, kernels::set_winograd_policy>;
+
+// Runs the model with the fast kernels; `runs` (a path's run counter) must have moved. `what` names the case.
+Tensor run_forced_path(const Model& model, const std::vector<Tensor>& feeds, int threads, int64_t (*runs)(),
+                       const std::string& what) {
+  Tensor out;
+  std::string why;
+  const int64_t runs_before = runs();
+  EXPECT_TRUE(try_run(model, SessionOptions{.num_threads = threads}, feeds, &out, nullptr, &why))
+      << what << ": " << why;
+  EXPECT_GT(runs(), runs_before) << what << ": the forced convolution did not run";
+  return out;
+}
+
+// The same model with the reference kernels only and no graph passes: the oracle.
+Tensor run_reference(const Model& model, const std::vector<Tensor>& feeds, int threads) {
+  SessionOptions opts{.num_threads = threads};
+  opts.reference_kernels_only = true;
+  opts.optimization_level = 0;
+  Tensor out;
+  std::string why;
+  EXPECT_TRUE(try_run(model, opts, feeds, &out, nullptr, &why)) << why;
+  return out;
+}
+
+void expect_not_all_zero(const Tensor& t, const std::string& what) {
+  double norm = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) norm += std::fabs(t.data<float>()[i]);
+  EXPECT_GT(norm, 0) << what << ": all-zero output proves nothing";
+}
+
 class GemmConv : public ::testing::TestWithParam<Case> {
- protected:
-  void SetUp() override {
-    saved_ = kernels::gemm_conv_policy();
-    kernels::set_gemm_conv_policy(kernels::GemmConvPolicy::kAlways);
-  }
-  void TearDown() override { kernels::set_gemm_conv_policy(saved_); }
-  kernels::GemmConvPolicy saved_ = kernels::GemmConvPolicy::kAuto;
+  ForcedGemmConv forced_;
 };
 
 TEST_P(GemmConv, MatchesReference) {
@@ -507,23 +546,12 @@ TEST_P(GemmConv, MatchesReference) {
     std::mt19937 rng(4321 + threads);
     std::vector<Tensor> feeds;
     Model model = build_model(k, rng, &feeds);
-    SessionOptions fast_opts;
-    fast_opts.num_threads = threads;
-    Tensor fast, ref;
-    std::string why;
-    int64_t runs_before = kernels::gemm_conv_runs();
-    ASSERT_TRUE(try_run(model, fast_opts, feeds, &fast, nullptr, &why)) << why;
-    EXPECT_GT(kernels::gemm_conv_runs(), runs_before) << "the gemm convolution did not run";
-    SessionOptions ref_opts;
-    ref_opts.num_threads = threads;
-    ref_opts.reference_kernels_only = true;
-    ref_opts.optimization_level = 0;
-    ASSERT_TRUE(try_run(model, ref_opts, feeds, &ref, nullptr, &why)) << why;
-    ASSERT_EQ(fast.shape(), ref.shape());
-    double norm = 0;
-    for (int64_t i = 0; i < fast.numel(); ++i) norm += std::fabs(fast.data<float>()[i]);
-    EXPECT_GT(norm, 0) << "all-zero output proves nothing";
-    EXPECT_LE(rel_l2(fast, ref), 1e-5) << k.name << ", threads " << threads;
+    const std::string what = k.name + ", threads " + std::to_string(threads);
+    Tensor fast = run_forced_path(model, feeds, threads, kernels::gemm_conv_runs, what);
+    Tensor ref = run_reference(model, feeds, threads);
+    ASSERT_EQ(fast.shape(), ref.shape()) << what;
+    expect_not_all_zero(fast, what);
+    EXPECT_LE(rel_l2(fast, ref), 1e-5) << what;
   }
 }
 
@@ -556,54 +584,37 @@ std::vector<Case> winograd_cases() {
   return c;
 }
 
+bool has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
 class WinogradConv : public ::testing::TestWithParam<Case> {
- protected:
-  void SetUp() override {
-    saved_ = kernels::winograd_policy();
-    kernels::set_winograd_policy(kernels::WinogradPolicy::kAlways);
-  }
-  void TearDown() override { kernels::set_winograd_policy(saved_); }
-  kernels::WinogradPolicy saved_ = kernels::WinogradPolicy::kAuto;
+  ForcedWinograd forced_;
 };
 
 TEST_P(WinogradConv, MatchesReference) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 and FMA";
+  if (!has_avx2_fma()) GTEST_SKIP() << "needs AVX2 and FMA";
   const Case& k = GetParam();
   for (int threads : {1, 2}) {
     std::mt19937 rng(8765 + threads);
     std::vector<Tensor> feeds;
     Model model = build_model(k, rng, &feeds);
-    SessionOptions fast_opts;
-    fast_opts.num_threads = threads;
-    Tensor fast, ref;
-    std::string why;
-    int64_t runs_before = kernels::winograd_runs();
-    ASSERT_TRUE(try_run(model, fast_opts, feeds, &fast, nullptr, &why)) << why;
-    EXPECT_GT(kernels::winograd_runs(), runs_before) << "the Winograd convolution did not run";
+    const std::string what = k.name + ", threads " + std::to_string(threads);
+    Tensor fast = run_forced_path(model, feeds, threads, kernels::winograd_runs, what);
     // Blocks of tiles go to whichever thread is free, and the result must not depend on which one.
-    Tensor again;
-    ASSERT_TRUE(try_run(model, fast_opts, feeds, &again, nullptr, &why)) << why;
-    ASSERT_EQ(again.nbytes(), fast.nbytes());
-    EXPECT_EQ(std::memcmp(again.raw_data(), fast.raw_data(), fast.nbytes()), 0) << "not deterministic";
-    SessionOptions ref_opts;
-    ref_opts.num_threads = threads;
-    ref_opts.reference_kernels_only = true;
-    ref_opts.optimization_level = 0;
-    ASSERT_TRUE(try_run(model, ref_opts, feeds, &ref, nullptr, &why)) << why;
-    ASSERT_EQ(fast.shape(), ref.shape());
-    double norm = 0;
-    for (int64_t i = 0; i < fast.numel(); ++i) norm += std::fabs(fast.data<float>()[i]);
-    EXPECT_GT(norm, 0) << "all-zero output proves nothing";
-    EXPECT_LE(rel_l2(fast, ref), 1e-5) << k.name << ", threads " << threads;
+    Tensor again = run_forced_path(model, feeds, threads, kernels::winograd_runs, what);
+    ASSERT_EQ(again.nbytes(), fast.nbytes()) << what;
+    EXPECT_EQ(std::memcmp(again.raw_data(), fast.raw_data(), fast.nbytes()), 0) << what << ": not deterministic";
+    Tensor ref = run_reference(model, feeds, threads);
+    ASSERT_EQ(fast.shape(), ref.shape()) << what;
+    expect_not_all_zero(fast, what);
+    EXPECT_LE(rel_l2(fast, ref), 1e-5) << what;
   }
 }
 
 // Forty random geometries, down to 1x1 images and single channels: every padding from 0 to 2 on each side, odd and
 // even sizes (partial tiles on either edge), batch 1 to 3, each post-op tail, at 2 threads.
 TEST(WinogradConv, RandomGeometriesMatchReference) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "needs AVX2 and FMA";
-  kernels::WinogradPolicy saved = kernels::winograd_policy();
-  kernels::set_winograd_policy(kernels::WinogradPolicy::kAlways);
+  if (!has_avx2_fma()) GTEST_SKIP() << "needs AVX2 and FMA";
+  ForcedWinograd forced;
   std::mt19937 pick(2026);
   auto in = [&](int lo, int hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(pick); };
   const std::vector<std::string> tails = {"", "relu", "leakyrelu", "clip", "blocked_chain_sum"};
@@ -617,29 +628,20 @@ TEST(WinogradConv, RandomGeometriesMatchReference) {
     std::mt19937 rng(static_cast<unsigned>(pick()));
     std::vector<Tensor> feeds;
     Model model = build_model(k, rng, &feeds);
-    Tensor fast, ref;
-    std::string why;
     const std::string what = "x " + shape_str({n, c, h, w}) + ", " + std::to_string(m) + " filters, pads " +
                              std::to_string(pads[0]) + std::to_string(pads[1]) + std::to_string(pads[2]) +
                              std::to_string(pads[3]) + ", tail '" + tail + "'";
-    const int64_t runs_before = kernels::winograd_runs();
-    ASSERT_TRUE(try_run(model, SessionOptions{.num_threads = 2}, feeds, &fast, nullptr, &why)) << what << ": " << why;
-    EXPECT_GT(kernels::winograd_runs(), runs_before) << what;
-    SessionOptions ref_opts{.num_threads = 2};
-    ref_opts.reference_kernels_only = true;
-    ref_opts.optimization_level = 0;
-    ASSERT_TRUE(try_run(model, ref_opts, feeds, &ref, nullptr, &why)) << what << ": " << why;
+    Tensor fast = run_forced_path(model, feeds, 2, kernels::winograd_runs, what);
+    Tensor ref = run_reference(model, feeds, 2);
     ASSERT_EQ(fast.shape(), ref.shape()) << what;
     EXPECT_LE(rel_l2(fast, ref), 1e-5) << what;
     ++tested;
   }
-  kernels::set_winograd_policy(saved);
 }
 
 // An empty batch is handed to the next kernel (the tile blocks would divide by zero) and gives an empty output.
 TEST(WinogradConv, EmptyBatchFallsThrough) {
-  kernels::WinogradPolicy saved = kernels::winograd_policy();
-  kernels::set_winograd_policy(kernels::WinogradPolicy::kAlways);
+  ForcedWinograd forced;
   Case k = gemm_case("empty", {0, 8, 6, 6}, {8, 8, 3, 3}, {ir::make_ints_attr("pads", {1, 1, 1, 1})}, "relu");
   std::mt19937 rng(1);
   std::vector<Tensor> feeds;
@@ -648,7 +650,6 @@ TEST(WinogradConv, EmptyBatchFallsThrough) {
   std::string why;
   EXPECT_TRUE(try_run(model, SessionOptions{.num_threads = 2}, feeds, &out, nullptr, &why)) << why;
   EXPECT_EQ(out.shape(), (Shape{0, 8, 6, 6}));
-  kernels::set_winograd_policy(saved);
 }
 
 // The auto rule: 3x3 layers with at least 64 channels on both sides and more than 7x7 outputs.
